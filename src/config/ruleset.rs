@@ -1,0 +1,193 @@
+//! The ruleset: weights, windows and thresholds that turn factors into a
+//! decision. Versioned and validated at load; the scorer only ever sees a
+//! valid one.
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::{overlay, ConfigError};
+
+pub const EMBEDDED_RULESET: &str = include_str!("../../config/ruleset.toml");
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Ruleset {
+    pub name: String,
+    pub version: u32,
+    pub decision: DecisionRules,
+    pub history: HistoryRules,
+    pub factors: FactorRules,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionRules {
+    pub challenge_at: f64,
+    pub deny_at: f64,
+    pub bias: f64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryRules {
+    pub established_at: u32,
+    pub novelty_scale_none: f64,
+    pub novelty_scale_thin: f64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FactorRules {
+    pub hostile_context: WeightedFactor,
+    pub new_device: WeightedFactor,
+    pub new_country: WeightedFactor,
+    pub new_asn: WeightedFactor,
+    pub failure_burst: FailureBurstRules,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedFactor {
+    pub enabled: bool,
+    pub weight: f64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FailureBurstRules {
+    pub enabled: bool,
+    pub window_s: u64,
+    pub threshold: u32,
+    pub weight_per_failure: f64,
+}
+
+/// Largest weight (log-odds) a single factor may carry: beyond this a factor
+/// saturates the risk on its own and should be a forcing rule instead.
+pub const WEIGHT_ABS_MAX: f64 = 20.0;
+
+impl Ruleset {
+    pub fn embedded() -> Result<Ruleset, ConfigError> {
+        Ruleset::parse(EMBEDDED_RULESET, "built-in ruleset")
+    }
+
+    pub fn from_file(path: &Path) -> Result<Ruleset, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Ruleset::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Ruleset, ConfigError> {
+        let table = overlay::parse(text, origin)?;
+        let ruleset: Ruleset = serde_path_to_error::deserialize(toml::Value::Table(table))
+            .map_err(|err| {
+                ConfigError::invalid(&format!("ruleset.{}", err.path()), err.inner().to_string())
+            })?;
+        ruleset.validate()?;
+        Ok(ruleset)
+    }
+
+    /// A short label for replies: `name@version`.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.name.trim().is_empty() {
+            return Err(ConfigError::invalid("ruleset.name", "must not be empty"));
+        }
+        let d = &self.decision;
+        unit_interval("ruleset.decision.challenge_at", d.challenge_at)?;
+        unit_interval("ruleset.decision.deny_at", d.deny_at)?;
+        if d.challenge_at > d.deny_at {
+            return Err(ConfigError::invalid(
+                "ruleset.decision.challenge_at",
+                format!("must not exceed deny_at ({})", d.deny_at),
+            ));
+        }
+        weight("ruleset.decision.bias", d.bias)?;
+        if self.history.established_at == 0 {
+            return Err(ConfigError::invalid(
+                "ruleset.history.established_at",
+                "must be at least 1",
+            ));
+        }
+        unit_interval(
+            "ruleset.history.novelty_scale_none",
+            self.history.novelty_scale_none,
+        )?;
+        unit_interval(
+            "ruleset.history.novelty_scale_thin",
+            self.history.novelty_scale_thin,
+        )?;
+        let f = &self.factors;
+        weight(
+            "ruleset.factors.hostile_context.weight",
+            f.hostile_context.weight,
+        )?;
+        weight("ruleset.factors.new_device.weight", f.new_device.weight)?;
+        weight("ruleset.factors.new_country.weight", f.new_country.weight)?;
+        weight("ruleset.factors.new_asn.weight", f.new_asn.weight)?;
+        weight(
+            "ruleset.factors.failure_burst.weight_per_failure",
+            f.failure_burst.weight_per_failure,
+        )?;
+        if f.failure_burst.window_s == 0 {
+            return Err(ConfigError::invalid(
+                "ruleset.factors.failure_burst.window_s",
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn unit_interval(key: &str, value: f64) -> Result<(), ConfigError> {
+    if !(0.0..=1.0).contains(&value) {
+        return Err(ConfigError::invalid(
+            key,
+            format!("must be within [0, 1], got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+fn weight(key: &str, value: f64) -> Result<(), ConfigError> {
+    if !value.is_finite() || value.abs() > WEIGHT_ABS_MAX {
+        return Err(ConfigError::invalid(
+            key,
+            format!("must be finite and within ±{WEIGHT_ABS_MAX}, got {value}"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_ruleset_is_valid() {
+        let ruleset = Ruleset::embedded().unwrap();
+        assert_eq!(ruleset.label(), "default@1");
+    }
+
+    #[test]
+    fn inverted_thresholds_are_rejected_naming_the_key() {
+        let text = EMBEDDED_RULESET.replace("challenge_at = 0.5", "challenge_at = 0.95");
+        let err = Ruleset::parse(&text, "test").unwrap_err();
+        assert!(
+            err.to_string().contains("ruleset.decision.challenge_at"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_factor_key_is_rejected_naming_the_key() {
+        let text = format!("{EMBEDDED_RULESET}\n[factors.new_asn_typo]\nenabled = true\n");
+        let err = Ruleset::parse(&text, "test").unwrap_err();
+        assert!(err.to_string().contains("new_asn_typo"), "{err}");
+    }
+}

@@ -1,0 +1,154 @@
+//! POST /v1/events: bulk ingest of logins that already happened (NDJSON).
+//!
+//! Each line is validated on its own; a bad line is rejected with its
+//! number and reason and kept as a dead letter, and never rejects the batch.
+//! Good lines go to their partitions in order (per user order is kept) and
+//! the reply waits until all of them, and the dead letters, are durable.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Serialize;
+
+use super::error::ApiError;
+use super::request::{self, AttemptDto};
+use super::{body, AppState};
+use crate::clock;
+use crate::dead_letter::Origin;
+use crate::event::{LoginAttempt, Outcome};
+
+#[derive(Serialize)]
+struct Rejected {
+    line: u64,
+    error: String,
+}
+
+#[derive(Serialize)]
+struct EventsResponse {
+    accepted: usize,
+    rejected: Vec<Rejected>,
+    /// Lines whose event_id was already recorded: accepted, nothing new recorded.
+    duplicates: usize,
+}
+
+pub async fn handle(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let bytes = body::read(&req, payload, state.limits.events_body_bytes_max).await?;
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    if lines.len() > state.limits.events_lines_max {
+        return Err(ApiError::PayloadTooLarge {
+            message: format!(
+                "{} lines exceed the limit of {}",
+                lines.len(),
+                state.limits.events_lines_max
+            ),
+        });
+    }
+    let now_ms = clock::now_ms();
+    let mut per_partition: Vec<Vec<(LoginAttempt, Outcome)>> =
+        vec![Vec::new(); state.router.partitions()];
+    let mut rejected = Vec::new();
+    let mut accepted = 0;
+    for (index, raw) in lines.iter().enumerate() {
+        let line_no = index as u64 + 1;
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match parse_line(raw, &state, now_ms) {
+            Ok((attempt, outcome)) => {
+                accepted += 1;
+                per_partition[state.router.partition_for(&attempt.user_id)]
+                    .push((attempt, outcome));
+            }
+            Err(err) => {
+                let reason = err.to_string();
+                if let Err(store_err) = state.dead_letters.put(Origin::events_line(line_no), &reason, raw, now_ms) {
+                    tracing::error!(error = %store_err, "cannot store dead letter");
+                    return Err(ApiError::Unavailable {
+                        message: "the dead-letter store cannot be written".into(),
+                        retry_after_s: state.retry_after_s,
+                    });
+                }
+                state
+                    .metrics
+                    .dead_letters
+                    .with_label_values(&["events"])
+                    .inc();
+                rejected.push(Rejected {
+                    line: line_no,
+                    error: reason,
+                });
+            }
+        }
+    }
+
+    let mut tasks = Vec::new();
+    for (partition, logins) in per_partition.into_iter().enumerate() {
+        if logins.is_empty() {
+            continue;
+        }
+        let router = state.router.clone();
+        tasks.push(actix_web::rt::spawn(async move {
+            router.ingest(partition, logins).await
+        }));
+    }
+    let mut duplicates = 0;
+    let mut tickets = Vec::new();
+    let mut failure = None;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(ingested)) => {
+                duplicates += ingested.duplicates;
+                state
+                    .metrics
+                    .events_appended
+                    .with_label_values(&["login"])
+                    .inc_by(ingested.recorded as u64);
+                tickets.push(ingested.ticket);
+            }
+            Ok(Err(err)) => failure = Some(ApiError::from_route(err, state.retry_after_s)),
+            Err(_) => {
+                failure = Some(ApiError::Unavailable {
+                    message: "ingest task failed".into(),
+                    retry_after_s: state.retry_after_s,
+                })
+            }
+        }
+    }
+    // Rejected lines' dead letters need a barrier too, even if nothing was accepted.
+    tickets.push(state.durability.barrier());
+    for ticket in tickets {
+        ticket
+            .wait()
+            .await
+            .map_err(|e| ApiError::from_log(e, state.retry_after_s))?;
+    }
+    if let Some(err) = failure {
+        return Err(err);
+    }
+    if duplicates > 0 {
+        state
+            .metrics
+            .duplicates
+            .with_label_values(&["login"])
+            .inc_by(duplicates as u64);
+    }
+    Ok(HttpResponse::Ok().json(EventsResponse {
+        accepted,
+        rejected,
+        duplicates,
+    }))
+}
+
+fn parse_line(
+    raw: &[u8],
+    state: &AppState,
+    now_ms: i64,
+) -> Result<(LoginAttempt, Outcome), ApiError> {
+    let mut dto: AttemptDto = body::json(raw)?;
+    let outcome = request::outcome(dto.outcome.take())?;
+    let attempt = dto.into_attempt(&state.enricher, state.limits.signals_max, now_ms)?;
+    Ok((attempt, outcome))
+}

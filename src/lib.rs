@@ -1,0 +1,63 @@
+//! riskd: a real-time login risk engine.
+//!
+//! A login gateway asks `POST /v1/score` how risky a login attempt is and
+//! gets a decision (allow, challenge, deny), a risk in [0, 1] and the
+//! reasons; it later reports the outcome (`POST /v1/outcomes`) and riskd
+//! learns from it.
+//!
+//! # Layout: the data path
+//!
+//! ```text
+//!  HTTP (actix-web workers)          http/      parse + validate at the edge (http::request),
+//!    │                                          enrich: GeoIP + User-Agent (enrich/, geoip/)
+//!    ▼
+//!  Router ── partition_of(user_id) ─ partition/router.rs: bounded in-flight per partition
+//!    │                                          (full → 429 overloaded, never an unbounded queue)
+//!    ▼
+//!  PartitionActor (one per partition, partition/actor.rs: a thin shell)
+//!    └─ PartitionCore (partition/core.rs, plain struct)
+//!         1. score from memory:  Scorer (score/, one file per factor)
+//!                                  reads Projection (projection/) + GlobalState
+//!         2. append to the log:  PartitionLog (log/), sled tree, postcard envelope (event/codec.rs)
+//!         3. fold into memory:   Projection::apply
+//!    ▼
+//!  Durability (log/durability.rs): one thread, group commit: sled flush + fdatasync,
+//!    completes the tickets that outcome/event/erase replies wait for
+//! ```
+//!
+//! # Invariants
+//!
+//! - Per user, order: a user's events all go through one partition actor,
+//!   which appends each event to its log before applying it to its
+//!   projection, on one thread. A request sees every earlier event of its
+//!   user (read your writes), and the projection is always the fold of a log
+//!   prefix.
+//! - Durability: `POST /v1/outcomes`, `POST /v1/events` and
+//!   `DELETE /v1/users/{id}` reply only after a durability barrier covering
+//!   their records. A `/v1/score` reply may precede its attempt record's
+//!   barrier unless `log.score_waits_for_durability` is set.
+//! - Hot path: scoring reads memory only (projection, global state); the
+//!   log append is a write into sled's buffers.
+//! - Restart = load each partition's snapshot (`snapshot.rs`) + replay the
+//!   log tail; a full replay from offset 0 gives the same projection.
+//! - Global state (`projection::global`): partitions apply commutative
+//!   deltas of their own users; its value is the sum over partitions.
+//! - Time: every risk computation uses event time (`timestamp`); the wall
+//!   clock (`clock.rs`) only fills in a missing timestamp.
+
+pub mod clock;
+pub mod config;
+pub mod dead_letter;
+pub mod enrich;
+pub mod event;
+pub mod geoip;
+pub mod hash;
+pub mod http;
+pub mod log;
+pub mod metrics;
+pub mod partition;
+pub mod projection;
+pub mod score;
+pub mod snapshot;
+pub mod startup;
+pub mod telemetry;

@@ -1,0 +1,256 @@
+//! The durability barrier, with group commit.
+//!
+//! Appends go to sled's in-memory buffers; an event is durable only after a
+//! barrier: `Db::flush` (sled writes its buffers out, ending in
+//! `sync_file_range`, which is no power-loss barrier: sled issues #1351,
+//! #1452), then `fdatasync` on sled's data file and on any blob files. One
+//! thread runs barriers; writers hand it a [`Ticket`] request over a
+//! crossbeam channel and await the ticket. A barrier starts when
+//! `events_max` requests wait or the oldest has waited `wait_max`, and one
+//! barrier completes every request that was queued before it started, so
+//! the fdatasync cost is shared by the whole group.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use tokio::sync::oneshot;
+
+use super::LogError;
+
+/// Group commit limits (from `[log]` in the configuration).
+#[derive(Clone, Copy, Debug)]
+pub struct GroupCommit {
+    pub events_max: usize,
+    pub wait_max: Duration,
+}
+
+/// Observes each barrier: (events in the group, time the barrier took).
+pub type BarrierObserver = Arc<dyn Fn(usize, Duration) + Send + Sync>;
+
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+enum Request {
+    Barrier(Waiter),
+    /// Complete what is queued, then stop.
+    Shutdown,
+}
+
+/// Handle to the barrier thread; cheap to clone.
+#[derive(Clone)]
+pub struct Durability {
+    requests: Sender<Request>,
+    healthy: Arc<AtomicBool>,
+    observer: Arc<parking_lot::Mutex<Option<BarrierObserver>>>,
+    thread: Arc<parking_lot::Mutex<Option<JoinHandle<()>>>>,
+}
+
+/// Resolves once everything appended before it was requested is durable.
+pub struct Ticket(oneshot::Receiver<Result<(), String>>);
+
+impl Ticket {
+    pub async fn wait(self) -> Result<(), LogError> {
+        match self.0.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(LogError::Barrier(message)),
+            Err(_) => Err(LogError::BarrierStopped),
+        }
+    }
+
+    /// Blocking form, for threads outside the async runtime (tools, tests).
+    pub fn wait_blocking(self) -> Result<(), LogError> {
+        match self.0.blocking_recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(LogError::Barrier(message)),
+            Err(_) => Err(LogError::BarrierStopped),
+        }
+    }
+}
+
+/// How many requests the channel holds before writers block. Writers are
+/// partition actors whose mailboxes are bounded, so this never fills in
+/// practice; it only bounds memory if the disk stalls.
+const PENDING_REQUESTS_MAX: usize = 1 << 16;
+
+impl Durability {
+    pub(super) fn start(
+        db: sled::Db,
+        dir: &Path,
+        policy: GroupCommit,
+    ) -> Result<Durability, LogError> {
+        let (requests, receiver) = crossbeam_channel::bounded(PENDING_REQUESTS_MAX);
+        let files = SledFiles::open(dir)?;
+        let healthy = Arc::new(AtomicBool::new(true));
+        let observer: Arc<parking_lot::Mutex<Option<BarrierObserver>>> = Arc::default();
+        let thread = {
+            let healthy = healthy.clone();
+            let observer = observer.clone();
+            std::thread::Builder::new()
+                .name("riskd-durability".into())
+                .spawn(move || run(db, files, policy, receiver, healthy, observer))
+                .map_err(|source| LogError::Io {
+                    path: dir.to_owned(),
+                    source,
+                })?
+        };
+        Ok(Durability {
+            requests,
+            healthy,
+            observer,
+            thread: Arc::new(parking_lot::Mutex::new(Some(thread))),
+        })
+    }
+
+    /// A ticket for everything appended so far.
+    pub fn barrier(&self) -> Ticket {
+        let (tx, rx) = oneshot::channel();
+        // If the thread has stopped, the request (and its sender) is dropped
+        // and the ticket resolves to BarrierStopped.
+        let _ = self.requests.send(Request::Barrier(tx));
+        Ticket(rx)
+    }
+
+    /// False once a barrier has failed: the log can no longer be trusted to
+    /// persist what it is given, and /readyz says so.
+    pub fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
+    pub fn set_observer(&self, observer: BarrierObserver) {
+        *self.observer.lock() = Some(observer);
+    }
+
+    /// Runs a last barrier for everything queued and stops the thread.
+    pub fn shutdown(&self) {
+        let handle = self.thread.lock().take();
+        if let Some(handle) = handle {
+            let _ = self.requests.send(Request::Shutdown);
+            if handle.join().is_err() {
+                tracing::error!("durability thread panicked");
+            }
+        }
+    }
+}
+
+fn run(
+    db: sled::Db,
+    mut files: SledFiles,
+    policy: GroupCommit,
+    receiver: Receiver<Request>,
+    healthy: Arc<AtomicBool>,
+    observer: Arc<parking_lot::Mutex<Option<BarrierObserver>>>,
+) {
+    let mut group: Vec<Waiter> = Vec::with_capacity(policy.events_max.min(4096));
+    let mut stopping = false;
+    while !stopping {
+        match receiver.recv() {
+            Ok(Request::Barrier(first)) => group.push(first),
+            Ok(Request::Shutdown) | Err(_) => stopping = true,
+        }
+        let deadline = Instant::now() + policy.wait_max;
+        while !stopping && group.len() < policy.events_max {
+            match receiver.recv_deadline(deadline) {
+                Ok(Request::Barrier(waiter)) => group.push(waiter),
+                Ok(Request::Shutdown) | Err(RecvTimeoutError::Disconnected) => stopping = true,
+                Err(RecvTimeoutError::Timeout) => break,
+            }
+        }
+        let started = Instant::now();
+        let result = db
+            .flush()
+            .map_err(|err| err.to_string())
+            .and_then(|_| files.sync().map_err(|err| err.to_string()));
+        let elapsed = started.elapsed();
+        if let Err(message) = &result {
+            tracing::error!(%message, "durability barrier failed; the log is no longer writable");
+            healthy.store(false, Ordering::Release);
+        }
+        if let Some(observe) = observer.lock().as_ref() {
+            observe(group.len(), elapsed);
+        }
+        for waiter in group.drain(..) {
+            let _ = waiter.send(result.clone());
+        }
+    }
+}
+
+/// sled 0.34's files that hold data: `db` (the log-structured store) and
+/// `blobs/<lsn>` (nodes too large for a segment, written without sync).
+struct SledFiles {
+    db: File,
+    db_path: PathBuf,
+    blobs: PathBuf,
+    synced_blobs: HashSet<std::ffi::OsString>,
+}
+
+impl SledFiles {
+    fn open(dir: &Path) -> Result<SledFiles, LogError> {
+        let db_path = dir.join("db");
+        let db = File::open(&db_path).map_err(|source| LogError::Io {
+            path: db_path.clone(),
+            source,
+        })?;
+        Ok(SledFiles {
+            db,
+            db_path,
+            blobs: dir.join("blobs"),
+            synced_blobs: HashSet::new(),
+        })
+    }
+
+    fn sync(&mut self) -> Result<(), LogError> {
+        self.db.sync_data().map_err(|source| LogError::Io {
+            path: self.db_path.clone(),
+            source,
+        })?;
+        self.sync_new_blobs()
+    }
+
+    fn sync_new_blobs(&mut self) -> Result<(), LogError> {
+        let entries = match std::fs::read_dir(&self.blobs) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(source) => {
+                return Err(LogError::Io {
+                    path: self.blobs.clone(),
+                    source,
+                })
+            }
+        };
+        let mut present = HashSet::new();
+        let mut added = false;
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if !self.synced_blobs.contains(&name) {
+                let path = entry.path();
+                // A blob sled garbage-collected meanwhile needs no sync.
+                if let Ok(file) = File::open(&path) {
+                    file.sync_data()
+                        .map_err(|source| LogError::Io { path, source })?;
+                    added = true;
+                }
+            }
+            present.insert(name);
+        }
+        self.synced_blobs = present;
+        if added {
+            sync_path(&self.blobs)?;
+        }
+        Ok(())
+    }
+}
+
+/// fsync a file or directory (directories: makes new entries durable).
+pub(crate) fn sync_path(path: &Path) -> Result<(), LogError> {
+    File::open(path)
+        .and_then(|file| file.sync_all())
+        .map_err(|source| LogError::Io {
+            path: path.to_owned(),
+            source,
+        })
+}

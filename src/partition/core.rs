@@ -1,0 +1,406 @@
+//! A partition's logic as a plain struct: the log writer, the projection,
+//! the scorer. The actor (`partition::actor`) only delivers messages to it,
+//! so everything here is tested without a runtime.
+//!
+//! Invariant: an event is appended to the log before it is applied to the
+//! projection, both on this one thread, so the projection is always the
+//! fold of a log prefix and a user's requests see all of that user's
+//! earlier events (read your writes).
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::dead_letter::{DeadLetters, Origin};
+use crate::event::{Assessment, Event, LoginAttempt, Outcome, OutcomeReport, TimestampMs};
+use crate::log::{Durability, LogError, LogStore, PartitionLog, Ticket};
+use crate::projection::{Applied, AttemptKeys, GlobalState, Projection, UserContext};
+use crate::score::Scorer;
+use crate::snapshot::{SnapshotError, SnapshotStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PartitionError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+    #[error("unknown attempt_id `{0}` for this user")]
+    UnknownAttempt(String),
+    #[error("event_id `{0}` was already used for another user or request kind")]
+    EventIdConflict(String),
+    #[error("partition is recovering its state from the log")]
+    Recovering,
+}
+
+/// What a partition needs to know from the configuration.
+#[derive(Clone, Debug)]
+pub struct PartitionSettings {
+    pub score_waits_for_durability: bool,
+    pub snapshot_every_events: u64,
+}
+
+impl PartitionSettings {
+    pub fn from_config(config: &Config) -> PartitionSettings {
+        PartitionSettings {
+            score_waits_for_durability: config.log.score_waits_for_durability,
+            snapshot_every_events: config.snapshot.every_events,
+        }
+    }
+}
+
+/// A score reply: the assessment, and a ticket when the reply must wait for durability.
+pub struct Scored {
+    pub attempt_id: String,
+    pub assessment: Assessment,
+    pub ticket: Option<Ticket>,
+    /// A repeated event_id: the first answer, nothing recorded.
+    pub duplicate: bool,
+}
+
+/// The result of a bulk ingest into this partition.
+pub struct Ingested {
+    pub recorded: usize,
+    pub duplicates: usize,
+    pub ticket: Ticket,
+}
+
+pub struct PartitionCore {
+    id: u32,
+    log: PartitionLog,
+    projection: Projection,
+    global: Arc<GlobalState>,
+    scorer: Arc<Scorer>,
+    durability: Durability,
+    snapshots: SnapshotStore,
+    dead_letters: Arc<DeadLetters>,
+    settings: PartitionSettings,
+    /// The next log offset to fold into the projection.
+    next_to_apply: u64,
+    /// Offsets covered by the last snapshot written or loaded.
+    snapshot_offset: u64,
+    recovering: bool,
+    pending_erasures: Vec<Erasure>,
+}
+
+/// A user erased at a log offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Erasure {
+    pub user_id: String,
+    pub offset: u64,
+}
+
+impl PartitionCore {
+    /// Opens partition `id`: loads its snapshot (if any) and its global
+    /// contribution. The log tail is replayed by [`Self::replay_step`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn open(
+        id: u32,
+        store: &LogStore,
+        config: &Config,
+        global: Arc<GlobalState>,
+        scorer: Arc<Scorer>,
+        durability: Durability,
+        snapshots: SnapshotStore,
+        dead_letters: Arc<DeadLetters>,
+    ) -> Result<PartitionCore, PartitionError> {
+        let log = store.partition(id)?;
+        let (projection, next_to_apply) = match snapshots.load(id)? {
+            Some(snapshot) if snapshot.next_offset <= log.next_offset() => {
+                let mut projection = snapshot.projection;
+                projection.reconfigure(config.projection.clone(), config.partition.attempts_max);
+                (projection, snapshot.next_offset)
+            }
+            Some(snapshot) => {
+                // A snapshot ahead of the log means the log lost acknowledged
+                // records (or was replaced): refuse rather than serve a state
+                // the log cannot reproduce.
+                return Err(PartitionError::Snapshot(SnapshotError::Corrupt {
+                    path: snapshots.path(id),
+                    message: format!(
+                        "covers offsets up to {} but the log ends at {}",
+                        snapshot.next_offset,
+                        log.next_offset()
+                    ),
+                }));
+            }
+            None => (
+                Projection::new(config.projection.clone(), config.partition.attempts_max),
+                0,
+            ),
+        };
+        projection.restore_global(&global);
+        Ok(PartitionCore {
+            id,
+            log,
+            projection,
+            global,
+            scorer,
+            durability,
+            snapshots,
+            dead_letters,
+            settings: PartitionSettings::from_config(config),
+            next_to_apply,
+            snapshot_offset: next_to_apply,
+            recovering: true,
+            pending_erasures: Vec::new(),
+        })
+    }
+
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub fn is_recovering(&self) -> bool {
+        self.recovering
+    }
+
+    pub fn projection(&self) -> &Projection {
+        &self.projection
+    }
+
+    pub fn next_offset(&self) -> u64 {
+        self.log.next_offset()
+    }
+
+    /// Folds up to `max_records` of the log tail. Returns how many records
+    /// were read; recovery is over when a step reads fewer than asked.
+    /// A record that does not decode is set aside as a dead letter.
+    pub fn replay_step(
+        &mut self,
+        max_records: usize,
+        now_ms: TimestampMs,
+    ) -> Result<usize, PartitionError> {
+        let mut read = 0;
+        for entry in self.log.read_from(self.next_to_apply).take(max_records) {
+            let (offset, decoded) = entry?;
+            match decoded {
+                Ok(event) => {
+                    if let Event::Erase { user_id, .. } = &event {
+                        self.pending_erasures.push(Erasure {
+                            user_id: user_id.clone(),
+                            offset,
+                        });
+                    }
+                    self.projection.apply(&event, &self.global);
+                }
+                Err(err) => {
+                    tracing::warn!(partition = self.id, offset, error = %err, "poison record set aside");
+                    let reason = format!("log record does not decode: {err}");
+                    let origin = Origin::log_record(self.id, offset);
+                    if let Err(err) = self.dead_letters.put(origin, &reason, &[], now_ms) {
+                        tracing::error!(partition = self.id, offset, error = %err, "cannot record dead letter");
+                    }
+                }
+            }
+            self.next_to_apply = offset + 1;
+            read += 1;
+        }
+        if read < max_records {
+            self.recovering = false;
+            self.next_to_apply = self.log.next_offset();
+        }
+        Ok(read)
+    }
+
+    fn append_and_apply(&mut self, event: &Event) -> Result<Applied, PartitionError> {
+        debug_assert!(!self.recovering);
+        self.log.append(event)?;
+        let applied = self.projection.apply(event, &self.global);
+        self.next_to_apply = self.log.next_offset();
+        Ok(applied)
+    }
+
+    /// Scores an attempt from memory, records it with its answer.
+    pub fn score(&mut self, attempt: LoginAttempt) -> Result<Scored, PartitionError> {
+        self.ensure_ready()?;
+        if let Some(record) = self.projection.attempt(&attempt.attempt_id) {
+            return match (&record.assessment, record.user_id == attempt.user_id) {
+                (Some(assessment), true) => Ok(Scored {
+                    attempt_id: attempt.attempt_id,
+                    assessment: assessment.clone(),
+                    ticket: None,
+                    duplicate: true,
+                }),
+                _ => Err(PartitionError::EventIdConflict(attempt.attempt_id)),
+            };
+        }
+        let keys = AttemptKeys::of(&attempt);
+        let assessment = self.scorer.score(
+            &attempt,
+            &keys,
+            self.projection.user(&attempt.user_id),
+            &self.global,
+        );
+        let attempt_id = attempt.attempt_id.clone();
+        let event = Event::Attempt {
+            attempt,
+            assessment,
+        };
+        self.append_and_apply(&event)?;
+        let Event::Attempt { assessment, .. } = event else {
+            unreachable!("constructed above")
+        };
+        let ticket = self
+            .settings
+            .score_waits_for_durability
+            .then(|| self.durability.barrier());
+        Ok(Scored {
+            attempt_id,
+            assessment,
+            ticket,
+            duplicate: false,
+        })
+    }
+
+    /// Records an outcome. The ticket resolves when it is durable.
+    /// A repeated outcome records nothing and still waits for durability
+    /// (the first one may not be durable yet).
+    pub fn outcome(&mut self, report: OutcomeReport) -> Result<(Ticket, bool), PartitionError> {
+        self.ensure_ready()?;
+        let duplicate = match self.projection.attempt(&report.attempt_id) {
+            Some(record) if record.user_id == report.user_id => record.has_outcome(report.outcome),
+            _ => return Err(PartitionError::UnknownAttempt(report.attempt_id)),
+        };
+        if !duplicate {
+            self.append_and_apply(&Event::Outcome(report))?;
+        }
+        Ok((self.durability.barrier(), duplicate))
+    }
+
+    /// Records logins that already happened, in order, atomically for this partition.
+    pub fn ingest(
+        &mut self,
+        logins: Vec<(LoginAttempt, Outcome)>,
+    ) -> Result<Ingested, PartitionError> {
+        self.ensure_ready()?;
+        let mut events = Vec::with_capacity(logins.len());
+        let mut duplicates = 0;
+        let mut seen_in_batch = std::collections::HashSet::new();
+        for (attempt, outcome) in logins {
+            if self.projection.attempt(&attempt.attempt_id).is_some()
+                || !seen_in_batch.insert(attempt.attempt_id.clone())
+            {
+                duplicates += 1;
+                continue;
+            }
+            events.push(Event::Login { attempt, outcome });
+        }
+        if !events.is_empty() {
+            self.log.append_all(&events)?;
+            for event in &events {
+                self.projection.apply(event, &self.global);
+            }
+            self.next_to_apply = self.log.next_offset();
+        }
+        Ok(Ingested {
+            recorded: events.len(),
+            duplicates,
+            ticket: self.durability.barrier(),
+        })
+    }
+
+    /// Erases a user: an erase record in the log, the projection forgets them.
+    /// Returns whether the user existed, and the erase record's offset.
+    pub fn erase(
+        &mut self,
+        user_id: String,
+        now_ms: TimestampMs,
+    ) -> Result<(bool, u64, Ticket), PartitionError> {
+        self.ensure_ready()?;
+        let offset = self.log.next_offset();
+        let applied = self.append_and_apply(&Event::Erase {
+            user_id: user_id.clone(),
+            timestamp_ms: now_ms,
+        })?;
+        self.pending_erasures.push(Erasure { user_id, offset });
+        Ok((
+            matches!(applied, Applied::Erased { existed: true }),
+            offset,
+            self.durability.barrier(),
+        ))
+    }
+
+    pub fn user(&self, user_id: &str) -> Option<UserContext> {
+        self.projection.user(user_id).cloned()
+    }
+
+    /// Events appended since the last snapshot.
+    pub fn events_since_snapshot(&self) -> u64 {
+        self.next_to_apply.saturating_sub(self.snapshot_offset)
+    }
+
+    pub fn snapshot_due(&self) -> bool {
+        self.settings.snapshot_every_events > 0
+            && self.events_since_snapshot() >= self.settings.snapshot_every_events
+    }
+
+    /// Writes a snapshot of the projection now (synchronously).
+    pub fn checkpoint(&mut self) -> Result<(), PartitionError> {
+        if self.recovering {
+            return Ok(());
+        }
+        self.snapshots
+            .save(self.id, self.next_to_apply, &self.projection)?;
+        self.snapshot_offset = self.next_to_apply;
+        Ok(())
+    }
+
+    /// Serialises a snapshot on this thread; the caller may write it elsewhere.
+    pub fn snapshot_bytes(&mut self) -> Result<Vec<u8>, PartitionError> {
+        let bytes = self
+            .snapshots
+            .encode(self.id, self.next_to_apply, &self.projection)?;
+        self.snapshot_offset = self.next_to_apply;
+        Ok(bytes)
+    }
+
+    pub fn snapshot_store(&self) -> &SnapshotStore {
+        &self.snapshots
+    }
+
+    /// Erasures whose log records still have to be compacted away.
+    pub fn take_pending_erasures(&mut self) -> Vec<Erasure> {
+        std::mem::take(&mut self.pending_erasures)
+    }
+
+    /// A job (for another thread: it scans the whole partition) that removes
+    /// the erased user's records below the erase record from the log.
+    pub fn compaction_job(
+        &self,
+        erasure: Erasure,
+    ) -> impl FnOnce() -> Result<Erasure, PartitionError> + Send + 'static {
+        let log = self.log.reader();
+        move || {
+            let mut doomed = Vec::new();
+            for entry in log.read_from(0) {
+                let (offset, decoded) = entry?;
+                if offset >= erasure.offset {
+                    break;
+                }
+                if decoded.is_ok_and(|event| event.user_id() == erasure.user_id) {
+                    doomed.push(offset);
+                }
+            }
+            for offset in doomed {
+                log.remove(offset)?;
+            }
+            Ok(erasure)
+        }
+    }
+
+    /// After compaction: snapshot (so no snapshot older than the erasure is
+    /// left to resurrect the user), then drop the erase record itself.
+    pub fn finish_erasure(&mut self, erasure: &Erasure) -> Result<(), PartitionError> {
+        if self.snapshot_offset <= erasure.offset {
+            self.checkpoint()?;
+        }
+        self.log.remove(erasure.offset)?;
+        Ok(())
+    }
+
+    fn ensure_ready(&self) -> Result<(), PartitionError> {
+        if self.recovering {
+            return Err(PartitionError::Recovering);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,220 @@
+//! A partition's in-memory projection of its log: every user's context and
+//! the recent scored attempts. `Projection::apply` is the only way state
+//! changes, so the state after offset k is a pure function of records 0..=k
+//! (plus the shared [`GlobalState`] deltas it makes): that is what lets a
+//! snapshot plus the log tail reproduce a full replay exactly.
+
+pub mod bounded;
+pub mod freeman;
+pub mod global;
+pub mod keys;
+pub mod user;
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::ProjectionConfig;
+use crate::event::{Assessment, Event, LoginAttempt, Outcome, OutcomeReport};
+pub use global::GlobalState;
+pub use keys::AttemptKeys;
+pub use user::UserContext;
+
+/// A scored (or ingested) attempt, remembered for its outcome and for
+/// event_id idempotency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AttemptRecord {
+    pub user_id: String,
+    pub keys: AttemptKeys,
+    /// The first answer (None for ingested logins, which get no answer).
+    pub assessment: Option<Assessment>,
+    /// Outcomes already applied (bit per `Outcome`), so a repeated report
+    /// changes nothing.
+    outcomes: u8,
+}
+
+impl AttemptRecord {
+    pub fn has_outcome(&self, outcome: Outcome) -> bool {
+        self.outcomes & outcome_bit(outcome) != 0
+    }
+}
+
+fn outcome_bit(outcome: Outcome) -> u8 {
+    1 << (outcome as u8)
+}
+
+/// What applying one event did (for metrics and replies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Recorded,
+    /// An outcome for an attempt this projection does not know (forgotten
+    /// or never scored): nothing changed.
+    UnknownAttempt,
+    /// A repeat of something already applied: nothing changed.
+    Duplicate,
+    Erased {
+        existed: bool,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Projection {
+    users: HashMap<String, UserContext>,
+    attempts: HashMap<String, AttemptRecord>,
+    /// Insertion order of `attempts`, oldest first, for eviction.
+    attempt_order: VecDeque<String>,
+    attempts_max: usize,
+    caps: ProjectionConfig,
+}
+
+impl Projection {
+    pub fn new(caps: ProjectionConfig, attempts_max: usize) -> Projection {
+        Projection {
+            users: HashMap::new(),
+            attempts: HashMap::new(),
+            attempt_order: VecDeque::new(),
+            attempts_max: attempts_max.max(1),
+            caps,
+        }
+    }
+
+    /// Applies caps from a new configuration to a projection loaded from a
+    /// snapshot. Lowered caps take effect as users are next touched.
+    pub fn reconfigure(&mut self, caps: ProjectionConfig, attempts_max: usize) {
+        self.caps = caps;
+        self.attempts_max = attempts_max.max(1);
+    }
+
+    pub fn user(&self, user_id: &str) -> Option<&UserContext> {
+        self.users.get(user_id)
+    }
+
+    pub fn attempt(&self, attempt_id: &str) -> Option<&AttemptRecord> {
+        self.attempts.get(attempt_id)
+    }
+
+    pub fn users_len(&self) -> usize {
+        self.users.len()
+    }
+
+    pub fn attempts_len(&self) -> usize {
+        self.attempts.len()
+    }
+
+    /// Folds one event. Global deltas go to `global`.
+    pub fn apply(&mut self, event: &Event, global: &GlobalState) -> Applied {
+        match event {
+            Event::Attempt {
+                attempt,
+                assessment,
+            } => {
+                self.remember(attempt, Some(assessment.clone()));
+                Applied::Recorded
+            }
+            Event::Outcome(report) => self.apply_report(report, global),
+            Event::Login { attempt, outcome } => {
+                if self.attempts.contains_key(&attempt.attempt_id) {
+                    return Applied::Duplicate;
+                }
+                let keys = self.remember(attempt, None);
+                self.resolve(
+                    &attempt.attempt_id,
+                    &attempt.user_id,
+                    &keys,
+                    *outcome,
+                    global,
+                );
+                Applied::Recorded
+            }
+            Event::Erase { user_id, .. } => {
+                let existed = match self.users.remove(user_id.as_str()) {
+                    Some(user) => {
+                        user.forget_global(global);
+                        true
+                    }
+                    None => false,
+                };
+                self.attempts.retain(|_, record| &record.user_id != user_id);
+                let attempts = &self.attempts;
+                self.attempt_order.retain(|id| attempts.contains_key(id));
+                Applied::Erased { existed }
+            }
+        }
+    }
+
+    fn apply_report(&mut self, report: &OutcomeReport, global: &GlobalState) -> Applied {
+        let keys = match self.attempts.get(&report.attempt_id) {
+            Some(record) if record.user_id == report.user_id => {
+                if record.has_outcome(report.outcome) {
+                    return Applied::Duplicate;
+                }
+                record.keys.clone()
+            }
+            _ => return Applied::UnknownAttempt,
+        };
+        self.resolve(
+            &report.attempt_id,
+            &report.user_id,
+            &keys,
+            report.outcome,
+            global,
+        );
+        Applied::Recorded
+    }
+
+    fn resolve(
+        &mut self,
+        attempt_id: &str,
+        user_id: &str,
+        keys: &AttemptKeys,
+        outcome: Outcome,
+        global: &GlobalState,
+    ) {
+        if let Some(record) = self.attempts.get_mut(attempt_id) {
+            record.outcomes |= outcome_bit(outcome);
+        }
+        let user = self
+            .users
+            .entry(user_id.to_owned())
+            .or_insert_with(|| UserContext::new(keys.timestamp_ms));
+        user.apply_outcome(keys, outcome, &self.caps, global);
+    }
+
+    fn remember(&mut self, attempt: &LoginAttempt, assessment: Option<Assessment>) -> AttemptKeys {
+        let keys = AttemptKeys::of(attempt);
+        let record = AttemptRecord {
+            user_id: attempt.user_id.clone(),
+            keys: keys.clone(),
+            assessment,
+            outcomes: 0,
+        };
+        if self
+            .attempts
+            .insert(attempt.attempt_id.clone(), record)
+            .is_none()
+        {
+            self.attempt_order.push_back(attempt.attempt_id.clone());
+        }
+        while self.attempt_order.len() > self.attempts_max {
+            if let Some(oldest) = self.attempt_order.pop_front() {
+                self.attempts.remove(&oldest);
+            }
+        }
+        keys
+    }
+
+    /// Re-adds every user's contribution to global state (after loading this
+    /// projection from a snapshot).
+    pub fn restore_global(&self, global: &GlobalState) {
+        for user in self.users.values() {
+            user.restore_global(global);
+        }
+    }
+
+    pub fn users(&self) -> impl Iterator<Item = (&String, &UserContext)> {
+        self.users.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,223 @@
+//! Partition snapshots: a projection and the log offset it covers.
+//!
+//! One file per partition, `<data_dir>/snapshots/p<N>.snap`, replaced
+//! atomically (write a temporary file, fsync, rename, fsync the directory),
+//! so a crash leaves either the old snapshot or the new one, never half of
+//! one. Layout: magic `RKSN`, then postcard (format version u16, partition
+//! u32, partitions u32, next_offset u64, projection). A version this build
+//! does not know is an error, never a guess; the operator can delete the
+//! file to rebuild from the log.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::projection::Projection;
+
+const MAGIC: &[u8; 4] = b"RKSN";
+pub const SNAPSHOT_FORMAT_VERSION: u16 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("snapshot I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a riskd snapshot")]
+    NotASnapshot { path: PathBuf },
+    #[error("{path}: snapshot format version {found} is not supported (this build reads {SNAPSHOT_FORMAT_VERSION}); delete it to rebuild from the log")]
+    UnknownVersion { path: PathBuf, found: u16 },
+    #[error("{path}: snapshot is corrupt: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("{path}: snapshot belongs to partition {found} of {found_of}, expected {expected} of {expected_of}")]
+    WrongPartition {
+        path: PathBuf,
+        found: u32,
+        found_of: u32,
+        expected: u32,
+        expected_of: u32,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+struct Header {
+    version: u16,
+    partition: u32,
+    partitions: u32,
+    next_offset: u64,
+}
+
+/// A loaded snapshot: replay resumes at `next_offset`.
+pub struct Snapshot {
+    pub next_offset: u64,
+    pub projection: Projection,
+}
+
+#[derive(Clone, Debug)]
+pub struct SnapshotStore {
+    dir: PathBuf,
+    partitions: u32,
+}
+
+impl SnapshotStore {
+    pub fn open(data_dir: &Path, partitions: u32) -> Result<SnapshotStore, SnapshotError> {
+        let dir = data_dir.join("snapshots");
+        fs::create_dir_all(&dir).map_err(|source| SnapshotError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        Ok(SnapshotStore { dir, partitions })
+    }
+
+    pub fn path(&self, partition: u32) -> PathBuf {
+        self.dir.join(format!("p{partition}.snap"))
+    }
+
+    /// Serialises a projection (on the caller's thread: the state must not
+    /// change while it is read). The bytes are then written by [`Self::write`].
+    pub fn encode(
+        &self,
+        partition: u32,
+        next_offset: u64,
+        projection: &Projection,
+    ) -> Result<Vec<u8>, SnapshotError> {
+        let header = Header {
+            version: SNAPSHOT_FORMAT_VERSION,
+            partition,
+            partitions: self.partitions,
+            next_offset,
+        };
+        let corrupt = |err: postcard::Error| SnapshotError::Corrupt {
+            path: self.path(partition),
+            message: err.to_string(),
+        };
+        let mut bytes = MAGIC.to_vec();
+        bytes = postcard::to_extend(&header, bytes).map_err(corrupt)?;
+        postcard::to_extend(projection, bytes).map_err(corrupt)
+    }
+
+    /// Durably replaces the partition's snapshot with `bytes`.
+    pub fn write(&self, partition: u32, bytes: &[u8]) -> Result<(), SnapshotError> {
+        let path = self.path(partition);
+        let tmp = self.dir.join(format!("p{partition}.snap.tmp"));
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| SnapshotError::Io { path, source }
+        };
+        let mut file = File::create(&tmp).map_err(io(&tmp))?;
+        file.write_all(bytes).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))?;
+        fs::rename(&tmp, &path).map_err(io(&path))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&self.dir))?;
+        Ok(())
+    }
+
+    pub fn save(
+        &self,
+        partition: u32,
+        next_offset: u64,
+        projection: &Projection,
+    ) -> Result<(), SnapshotError> {
+        let bytes = self.encode(partition, next_offset, projection)?;
+        self.write(partition, &bytes)
+    }
+
+    /// The partition's snapshot, if it has one.
+    pub fn load(&self, partition: u32) -> Result<Option<Snapshot>, SnapshotError> {
+        let path = self.path(partition);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(SnapshotError::Io { path, source }),
+        };
+        let Some(rest) = bytes.strip_prefix(MAGIC.as_slice()) else {
+            return Err(SnapshotError::NotASnapshot { path });
+        };
+        let corrupt = |err: postcard::Error| SnapshotError::Corrupt {
+            path: path.clone(),
+            message: err.to_string(),
+        };
+        let (version, _) = postcard::take_from_bytes::<u16>(rest).map_err(corrupt)?;
+        if version != SNAPSHOT_FORMAT_VERSION {
+            return Err(SnapshotError::UnknownVersion {
+                path,
+                found: version,
+            });
+        }
+        let (header, rest) = postcard::take_from_bytes::<Header>(rest).map_err(corrupt)?;
+        if header.partition != partition || header.partitions != self.partitions {
+            return Err(SnapshotError::WrongPartition {
+                path,
+                found: header.partition,
+                found_of: header.partitions,
+                expected: partition,
+                expected_of: self.partitions,
+            });
+        }
+        let projection: Projection = postcard::from_bytes(rest).map_err(corrupt)?;
+        Ok(Some(Snapshot {
+            next_offset: header.next_offset,
+            projection,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn projection() -> Projection {
+        let config = Config::embedded().unwrap();
+        Projection::new(config.projection, 16)
+    }
+
+    #[test]
+    fn save_then_load_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::open(dir.path(), 4).unwrap();
+        assert!(store.load(2).unwrap().is_none());
+        store.save(2, 42, &projection()).unwrap();
+        let loaded = store.load(2).unwrap().unwrap();
+        assert_eq!(loaded.next_offset, 42);
+        assert_eq!(loaded.projection, projection());
+    }
+
+    #[test]
+    fn unknown_versions_and_garbage_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::open(dir.path(), 4).unwrap();
+        let mut bytes = store.encode(1, 7, &projection()).unwrap();
+        bytes[4] = 9;
+        store.write(1, &bytes).unwrap();
+        assert!(matches!(
+            store.load(1),
+            Err(SnapshotError::UnknownVersion { found: 9, .. })
+        ));
+        store.write(1, b"garbage").unwrap();
+        assert!(matches!(
+            store.load(1),
+            Err(SnapshotError::NotASnapshot { .. })
+        ));
+        let bytes = store.encode(1, 7, &projection()).unwrap();
+        store.write(1, &bytes[..bytes.len() - 3]).unwrap();
+        assert!(matches!(store.load(1), Err(SnapshotError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_snapshot_of_another_partition_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::open(dir.path(), 4).unwrap();
+        let bytes = store.encode(3, 7, &projection()).unwrap();
+        store.write(1, &bytes).unwrap();
+        assert!(matches!(
+            store.load(1),
+            Err(SnapshotError::WrongPartition { .. })
+        ));
+    }
+}
