@@ -48,12 +48,22 @@ pub struct Origin {
 impl Origin {
     /// Line `line` (1-based) of a /v1/events request.
     pub fn events_line(line: u64) -> Origin {
-        Origin { source: "events", line: Some(line), partition: None, offset: None }
+        Origin {
+            source: "events",
+            line: Some(line),
+            partition: None,
+            offset: None,
+        }
     }
 
     /// A log record met during replay.
     pub fn log_record(partition: u32, offset: u64) -> Origin {
-        Origin { source: "log", line: None, partition: Some(partition), offset: Some(offset) }
+        Origin {
+            source: "log",
+            line: None,
+            partition: Some(partition),
+            offset: Some(offset),
+        }
     }
 }
 
@@ -88,8 +98,19 @@ impl DeadLetters {
     }
 
     /// Sets `raw` aside with its reason. Not durable until the next barrier.
-    pub fn put(&self, origin: Origin, reason: &str, raw: &[u8], at_ms: TimestampMs) -> Result<u64, DeadLetterError> {
-        let Origin { source, line, partition, offset } = origin;
+    pub fn put(
+        &self,
+        origin: Origin,
+        reason: &str,
+        raw: &[u8],
+        at_ms: TimestampMs,
+    ) -> Result<u64, DeadLetterError> {
+        let Origin {
+            source,
+            line,
+            partition,
+            offset,
+        } = origin;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let raw = &raw[..raw.len().min(self.raw_bytes_max)];
         let letter = DeadLetter {
@@ -166,7 +187,12 @@ mod tests {
     fn letters_are_listed_in_order_with_their_reason() {
         let (_dir, letters) = store(10);
         letters
-            .put(Origin::events_line(3), "ip: invalid address", b"{\"ip\":\"x\"}", 1)
+            .put(
+                Origin::events_line(3),
+                "ip: invalid address",
+                b"{\"ip\":\"x\"}",
+                1,
+            )
             .unwrap();
         letters
             .put(Origin::log_record(2, 9), "bad record", b"\x00\x01", 2)

@@ -44,6 +44,15 @@ pub struct FactorRules {
     pub new_country: WeightedFactor,
     pub new_asn: WeightedFactor,
     pub failure_burst: FailureBurstRules,
+    pub freeman: FreemanRules,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FreemanRules {
+    pub enabled: bool,
+    pub weight: f64,
+    pub logit_abs_max: f64,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -134,6 +143,13 @@ impl Ruleset {
             "ruleset.factors.failure_burst.weight_per_failure",
             f.failure_burst.weight_per_failure,
         )?;
+        weight("ruleset.factors.freeman.weight", f.freeman.weight)?;
+        if !(f.freeman.logit_abs_max > 0.0 && f.freeman.logit_abs_max <= WEIGHT_ABS_MAX) {
+            return Err(ConfigError::invalid(
+                "ruleset.factors.freeman.logit_abs_max",
+                format!("must be within (0, {WEIGHT_ABS_MAX}]"),
+            ));
+        }
         if f.failure_burst.window_s == 0 {
             return Err(ConfigError::invalid(
                 "ruleset.factors.failure_burst.window_s",

@@ -64,7 +64,11 @@ pub async fn handle(
             }
             Err(err) => {
                 let reason = err.to_string();
-                if let Err(store_err) = state.dead_letters.put(Origin::events_line(line_no), &reason, raw, now_ms) {
+                if let Err(store_err) =
+                    state
+                        .dead_letters
+                        .put(Origin::events_line(line_no), &reason, raw, now_ms)
+                {
                     tracing::error!(error = %store_err, "cannot store dead letter");
                     return Err(ApiError::Unavailable {
                         message: "the dead-letter store cannot be written".into(),

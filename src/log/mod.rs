@@ -22,6 +22,11 @@ pub use durability::{Durability, GroupCommit, Ticket};
 
 const META_TREE: &[u8] = b"meta";
 const META_PARTITIONS: &[u8] = b"partitions";
+/// Per partition: the next offset, recorded when a record is removed, so
+/// that removing the last record never lets a restart reuse its offset.
+fn high_water_key(partition: u32) -> Vec<u8> {
+    format!("next_offset/p{partition}").into_bytes()
+}
 const DEAD_LETTER_TREE: &[u8] = b"dead_letters";
 
 #[derive(Debug, thiserror::Error)]
@@ -63,10 +68,7 @@ impl LogStore {
     ) -> Result<LogStore, LogError> {
         let dir = data_dir.join("log");
         let fresh = !dir.exists();
-        let db = sled::Config::new()
-            .path(&dir)
-            .cache_capacity(cache_capacity_bytes)
-            .open()?;
+        let db = open_waiting_for_lock(&dir, cache_capacity_bytes)?;
         let meta = db.open_tree(META_TREE)?;
         match meta.get(META_PARTITIONS)? {
             Some(bytes) => {
@@ -108,11 +110,24 @@ impl LogStore {
     pub fn partition(&self, partition: u32) -> Result<PartitionLog, LogError> {
         debug_assert!(partition < self.partitions);
         let tree = self.db.open_tree(format!("p{partition}"))?;
-        let next_offset = match tree.last()? {
+        let meta = self.db.open_tree(META_TREE)?;
+        let last = match tree.last()? {
             Some((key, _)) => decode_offset(&key)? + 1,
             None => 0,
         };
-        Ok(PartitionLog { tree, next_offset })
+        let high_water = match meta.get(high_water_key(partition))? {
+            Some(bytes) => decode_offset(&bytes)?,
+            None => 0,
+        };
+        let removals = Removals {
+            meta,
+            key: high_water_key(partition),
+        };
+        Ok(PartitionLog {
+            tree,
+            next_offset: last.max(high_water),
+            removals,
+        })
     }
 
     /// The tree dead letters live in (same database, same durability barrier).
@@ -126,10 +141,56 @@ impl LogStore {
     }
 }
 
+/// How long opening waits for the database lock. sled releases it only
+/// when its background threads have let go of a dropped database, so a
+/// restart within one process (tests, embedding) can find it briefly held.
+const LOCK_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn open_waiting_for_lock(dir: &Path, cache_capacity_bytes: u64) -> Result<sled::Db, LogError> {
+    let started = std::time::Instant::now();
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_capacity_bytes)
+            .open()
+        {
+            Err(sled::Error::Io(err))
+                if err.kind() == std::io::ErrorKind::Other
+                    && err.to_string().contains("could not acquire lock")
+                    && started.elapsed() < LOCK_WAIT_MAX =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
 /// One partition's log: the only writer of its tree is its partition actor.
 pub struct PartitionLog {
     tree: sled::Tree,
     next_offset: u64,
+    removals: Removals,
+}
+
+/// Removes records while keeping the partition's offset high-water mark.
+#[derive(Clone)]
+struct Removals {
+    meta: sled::Tree,
+    key: Vec<u8>,
+}
+
+impl Removals {
+    fn remove(&self, tree: &sled::Tree, offset: u64) -> Result<(), LogError> {
+        self.meta.fetch_and_update(&self.key, |old| {
+            let old = old
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_be_bytes);
+            Some(old.max(offset + 1).to_be_bytes().to_vec())
+        })?;
+        tree.remove(offset.to_be_bytes())?;
+        Ok(())
+    }
 }
 
 impl PartitionLog {
@@ -168,10 +229,24 @@ impl PartitionLog {
         read_from(&self.tree, offset)
     }
 
-    /// Drops the record at `offset` (compaction after an erasure).
+    /// The stored bytes of one record (to keep a poison record's bytes).
+    pub fn raw(&self, offset: u64) -> Result<Option<Vec<u8>>, LogError> {
+        Ok(self.tree.get(offset.to_be_bytes())?.map(|v| v.to_vec()))
+    }
+
+    /// Appends bytes that are not an event (tests of poison-record handling).
+    #[cfg(test)]
+    pub(crate) fn append_raw(&mut self, bytes: &[u8]) -> Result<u64, LogError> {
+        let offset = self.next_offset;
+        self.tree.insert(offset.to_be_bytes(), bytes)?;
+        self.next_offset += 1;
+        Ok(offset)
+    }
+
+    /// Drops the record at `offset` (compaction after an erasure). Its
+    /// offset is never handed out again.
     pub fn remove(&self, offset: u64) -> Result<(), LogError> {
-        self.tree.remove(offset.to_be_bytes())?;
-        Ok(())
+        self.removals.remove(&self.tree, offset)
     }
 
     /// A handle for reading and compacting on another thread. Appends stay
@@ -179,6 +254,7 @@ impl PartitionLog {
     pub fn reader(&self) -> LogReader {
         LogReader {
             tree: self.tree.clone(),
+            removals: self.removals.clone(),
         }
     }
 
@@ -195,6 +271,7 @@ impl PartitionLog {
 /// Read access to one partition's records from another thread.
 pub struct LogReader {
     tree: sled::Tree,
+    removals: Removals,
 }
 
 impl LogReader {
@@ -206,8 +283,7 @@ impl LogReader {
     }
 
     pub fn remove(&self, offset: u64) -> Result<(), LogError> {
-        self.tree.remove(offset.to_be_bytes())?;
-        Ok(())
+        self.removals.remove(&self.tree, offset)
     }
 }
 

@@ -1,1 +1,211 @@
+use std::time::Duration;
 
+use proptest::prelude::*;
+
+use super::*;
+use crate::event::test_support::{sample_attempt, sample_events};
+use crate::event::Outcome;
+
+const CACHE_BYTES: u64 = 8 << 20;
+
+fn login(user: &str, n: u32) -> Event {
+    let mut attempt = sample_attempt(user);
+    attempt.attempt_id = format!("{user}-{n}");
+    attempt.timestamp_ms += i64::from(n);
+    Event::Login {
+        attempt,
+        outcome: if n % 3 == 0 {
+            Outcome::Failure
+        } else {
+            Outcome::Success
+        },
+    }
+}
+
+fn read_all(log: &PartitionLog) -> Vec<(u64, Event)> {
+    log.read_from(0)
+        .map(|entry| {
+            let (offset, event) = entry.unwrap();
+            (offset, event.unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn appends_get_consecutive_offsets_and_read_back_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), 4, CACHE_BYTES).unwrap();
+    let mut log = store.partition(2).unwrap();
+    let events = sample_events();
+    for (i, event) in events.iter().enumerate() {
+        assert_eq!(log.append(event).unwrap(), i as u64);
+    }
+    let read = read_all(&log);
+    assert_eq!(read.len(), events.len());
+    for (i, (offset, event)) in read.into_iter().enumerate() {
+        assert_eq!(offset, i as u64);
+        assert_eq!(event, events[i]);
+    }
+    assert_eq!(
+        read_all(&store.partition(1).unwrap()).len(),
+        0,
+        "partitions are separate"
+    );
+}
+
+#[test]
+fn a_different_partition_count_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(LogStore::open(dir.path(), 8, CACHE_BYTES).unwrap());
+    match LogStore::open(dir.path(), 4, CACHE_BYTES) {
+        Err(LogError::PartitionMismatch {
+            recorded: 8,
+            configured: 4,
+        }) => {}
+        Err(other) => panic!("wrong error: {other}"),
+        Ok(_) => panic!("opened with a different partition count"),
+    }
+    assert!(LogStore::open(dir.path(), 8, CACHE_BYTES).is_ok());
+}
+
+#[test]
+fn append_all_assigns_a_contiguous_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
+    let mut log = store.partition(0).unwrap();
+    log.append(&login("a", 0)).unwrap();
+    let batch: Vec<Event> = (1..=5).map(|n| login("a", n)).collect();
+    assert_eq!(log.append_all(&batch).unwrap(), 1);
+    assert_eq!(log.next_offset(), 6);
+    assert_eq!(
+        read_all(&log)
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect::<Vec<_>>(),
+        (0..6).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_barrier_completes_every_waiter_of_a_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
+    let durability = store
+        .start_durability(GroupCommit {
+            events_max: 64,
+            wait_max: Duration::from_millis(2),
+        })
+        .unwrap();
+    let mut log = store.partition(0).unwrap();
+    let tickets: Vec<Ticket> = (0..100)
+        .map(|n| {
+            log.append(&login("a", n)).unwrap();
+            durability.barrier()
+        })
+        .collect();
+    for ticket in tickets {
+        ticket.wait_blocking().unwrap();
+    }
+    assert!(durability.is_healthy());
+    durability.shutdown();
+    assert!(matches!(
+        durability.barrier().wait_blocking(),
+        Err(LogError::BarrierStopped)
+    ));
+}
+
+#[test]
+fn records_made_durable_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), 2, CACHE_BYTES).unwrap();
+        let durability = store
+            .start_durability(GroupCommit {
+                events_max: 8,
+                wait_max: Duration::from_micros(100),
+            })
+            .unwrap();
+        let mut log = store.partition(1).unwrap();
+        for n in 0..10 {
+            log.append(&login("a", n)).unwrap();
+        }
+        durability.barrier().wait_blocking().unwrap();
+        durability.shutdown();
+    }
+    let store = LogStore::open(dir.path(), 2, CACHE_BYTES).unwrap();
+    let log = store.partition(1).unwrap();
+    assert_eq!(log.next_offset(), 10);
+    assert_eq!(read_all(&log).len(), 10);
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    Append(u8, u32),
+    AppendBatch(u8, u32, u8),
+    Remove(u8),
+    Restart,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (0u8..3, 0u32..1000).prop_map(|(p, n)| Op::Append(p, n)),
+        2 => (0u8..3, 0u32..1000, 1u8..6).prop_map(|(p, n, k)| Op::AppendBatch(p, n, k)),
+        1 => (0u8..3).prop_map(Op::Remove),
+        1 => Just(Op::Restart),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// The log behaves like a Vec per partition (with compaction as removal),
+    /// across reopenings of the store: offsets, order and contents.
+    #[test]
+    fn the_log_matches_a_vec_model_across_restarts(ops in proptest::collection::vec(op(), 1..40)) {
+        let dir = tempfile::tempdir().unwrap();
+        let partitions = 3;
+        let mut model: Vec<Vec<Option<Event>>> = vec![Vec::new(); partitions];
+        let mut store = LogStore::open(dir.path(), partitions as u32, CACHE_BYTES).unwrap();
+        let mut logs: Vec<PartitionLog> = (0..partitions as u32).map(|p| store.partition(p).unwrap()).collect();
+        for op in ops {
+            match op {
+                Op::Append(p, n) => {
+                    let event = login(&format!("u{p}"), n);
+                    let offset = logs[p as usize].append(&event).unwrap();
+                    prop_assert_eq!(offset, model[p as usize].len() as u64);
+                    model[p as usize].push(Some(event));
+                }
+                Op::AppendBatch(p, n, k) => {
+                    let events: Vec<Event> = (0..u32::from(k)).map(|i| login(&format!("u{p}"), n + i)).collect();
+                    let first = logs[p as usize].append_all(&events).unwrap();
+                    prop_assert_eq!(first, model[p as usize].len() as u64);
+                    model[p as usize].extend(events.into_iter().map(Some));
+                }
+                Op::Remove(p) => {
+                    // Compaction removes a record but never reuses its offset.
+                    if let Some(offset) = model[p as usize].iter().position(Option::is_some) {
+                        logs[p as usize].remove(offset as u64).unwrap();
+                        model[p as usize][offset] = None;
+                    }
+                }
+                Op::Restart => {
+                    store.db.flush().unwrap();
+                    drop(logs);
+                    drop(store);
+                    store = LogStore::open(dir.path(), partitions as u32, CACHE_BYTES).unwrap();
+                    logs = (0..partitions as u32).map(|p| store.partition(p).unwrap()).collect();
+                }
+            }
+            for p in 0..partitions {
+                let expected: Vec<(u64, Event)> = model[p]
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(o, e)| e.clone().map(|e| (o as u64, e)))
+                    .collect();
+                prop_assert_eq!(read_all(&logs[p]), expected);
+                // Removed offsets, the last one included, are never reused.
+                prop_assert_eq!(logs[p].next_offset(), model[p].len() as u64);
+            }
+        }
+    }
+}

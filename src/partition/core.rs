@@ -186,7 +186,8 @@ impl PartitionCore {
                     tracing::warn!(partition = self.id, offset, error = %err, "poison record set aside");
                     let reason = format!("log record does not decode: {err}");
                     let origin = Origin::log_record(self.id, offset);
-                    if let Err(err) = self.dead_letters.put(origin, &reason, &[], now_ms) {
+                    let raw = self.log.raw(offset)?.unwrap_or_default();
+                    if let Err(err) = self.dead_letters.put(origin, &reason, &raw, now_ms) {
                         tracing::error!(partition = self.id, offset, error = %err, "cannot record dead letter");
                     }
                 }

@@ -7,6 +7,9 @@ pub mod actor;
 pub mod core;
 pub mod router;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 pub use self::core::{PartitionCore, PartitionError};

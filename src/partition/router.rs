@@ -118,7 +118,8 @@ impl Router {
         let partition = self.partition_for(&attempt.user_id);
         flatten(
             partition,
-            self.call(partition, |tx| Command::Score(Box::new(attempt), tx)).await,
+            self.call(partition, |tx| Command::Score(Box::new(attempt), tx))
+                .await,
         )
     }
 

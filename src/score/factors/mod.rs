@@ -3,12 +3,14 @@
 //! in [`from_ruleset`].
 
 mod failure_burst;
+mod freeman;
 mod hostile_context;
 mod new_asn;
 mod new_country;
 mod new_device;
 
 pub use failure_burst::FailureBurst;
+pub use freeman::Freeman;
 pub use hostile_context::HostileContext;
 pub use new_asn::NewAsn;
 pub use new_country::NewCountry;
@@ -45,6 +47,12 @@ pub fn from_ruleset(ruleset: &Ruleset) -> Vec<Box<dyn Factor>> {
         factors.push(Box::new(NewAsn {
             weight: f.new_asn.weight,
             novelty,
+        }));
+    }
+    if f.freeman.enabled {
+        factors.push(Box::new(Freeman {
+            weight: f.freeman.weight,
+            logit_abs_max: f.freeman.logit_abs_max,
         }));
     }
     if f.failure_burst.enabled {

@@ -1,0 +1,278 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::core::*;
+use crate::config::Config;
+use crate::dead_letter::DeadLetters;
+use crate::event::test_support::sample_attempt;
+use crate::event::{Event, LoginAttempt, Outcome, OutcomeReport};
+use crate::log::{Durability, GroupCommit, LogStore};
+use crate::projection::keys::DeviceKey;
+use crate::projection::GlobalState;
+use crate::score::Scorer;
+use crate::snapshot::SnapshotStore;
+
+struct World {
+    store: LogStore,
+    durability: Durability,
+    dead_letters: Arc<DeadLetters>,
+    config: Config,
+}
+
+impl World {
+    fn open(dir: &std::path::Path) -> World {
+        let mut config = Config::embedded().unwrap();
+        config.log.partitions = 1;
+        config.snapshot.every_events = 0;
+        let store = LogStore::open(dir, 1, 8 << 20).unwrap();
+        let durability = store
+            .start_durability(GroupCommit {
+                events_max: 64,
+                wait_max: Duration::from_micros(200),
+            })
+            .unwrap();
+        let dead_letters =
+            Arc::new(DeadLetters::open(store.dead_letter_tree().unwrap(), 100, 256).unwrap());
+        World {
+            store,
+            durability,
+            dead_letters,
+            config,
+        }
+    }
+
+    /// A partition core, recovered (snapshot + tail) and ready.
+    fn core(&self, dir: &std::path::Path, global: Arc<GlobalState>) -> PartitionCore {
+        let scorer = Arc::new(Scorer::new(self.config.load_ruleset().unwrap()));
+        let mut core = PartitionCore::open(
+            0,
+            &self.store,
+            &self.config,
+            global,
+            scorer,
+            self.durability.clone(),
+            SnapshotStore::open(dir, 1).unwrap(),
+            self.dead_letters.clone(),
+        )
+        .unwrap();
+        while core.is_recovering() {
+            core.replay_step(7, 0).unwrap();
+        }
+        core
+    }
+}
+
+fn attempt(user: &str, id: &str, device: &str, ip: &str, t: i64) -> LoginAttempt {
+    let mut a = sample_attempt(user);
+    a.attempt_id = id.into();
+    a.device_id = Some(device.into());
+    a.ip = ip.parse().unwrap();
+    a.timestamp_ms += t * 60_000;
+    a
+}
+
+fn report(user: &str, id: &str, outcome: Outcome) -> OutcomeReport {
+    OutcomeReport {
+        attempt_id: id.into(),
+        user_id: user.into(),
+        outcome,
+        timestamp_ms: 0,
+    }
+}
+
+/// A varied stream: scores, every outcome kind, bulk logins, an erasure.
+fn drive(core: &mut PartitionCore, from: usize, to: usize) {
+    let outcomes = Outcome::ALL;
+    for i in from..to {
+        let user = format!("u{}", i % 7);
+        let id = format!("a{i}");
+        let ip = format!("192.0.2.{}", i % 5);
+        if i % 4 == 0 {
+            core.ingest(vec![(
+                attempt(&user, &id, &format!("d{}", i % 3), &ip, i as i64),
+                outcomes[i % 5],
+            )])
+            .unwrap();
+        } else {
+            core.score(attempt(&user, &id, &format!("d{}", i % 3), &ip, i as i64))
+                .unwrap();
+            core.outcome(report(&user, &id, outcomes[(i / 2) % 5]))
+                .unwrap();
+        }
+        if i == from + 20 {
+            core.erase("u3".into(), 0).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_score_sees_the_users_earlier_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::open(dir.path());
+    let mut core = world.core(dir.path(), Arc::new(GlobalState::new()));
+    let first = core
+        .score(attempt("u", "a1", "d1", "192.0.2.1", 0))
+        .unwrap();
+    assert!(first
+        .assessment
+        .reasons
+        .iter()
+        .any(|r| r.code == "new_device"));
+    core.outcome(report("u", "a1", Outcome::Success)).unwrap();
+    let again = core
+        .score(attempt("u", "a2", "d1", "192.0.2.1", 1))
+        .unwrap();
+    assert!(
+        !again
+            .assessment
+            .reasons
+            .iter()
+            .any(|r| r.code == "new_device"),
+        "{:?}",
+        again.assessment
+    );
+}
+
+#[test]
+fn an_outcome_for_an_unknown_attempt_is_refused_and_not_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::open(dir.path());
+    let mut core = world.core(dir.path(), Arc::new(GlobalState::new()));
+    let before = core.next_offset();
+    assert!(matches!(
+        core.outcome(report("u", "nope", Outcome::Success)),
+        Err(PartitionError::UnknownAttempt(_))
+    ));
+    assert_eq!(core.next_offset(), before);
+}
+
+#[test]
+fn a_repeated_event_id_returns_the_first_answer_and_logs_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::open(dir.path());
+    let mut core = world.core(dir.path(), Arc::new(GlobalState::new()));
+    let first = core
+        .score(attempt("u", "e1", "d1", "192.0.2.1", 0))
+        .unwrap();
+    let offset = core.next_offset();
+    let again = core
+        .score(attempt("u", "e1", "d9", "198.51.100.1", 5))
+        .unwrap();
+    assert!(again.duplicate);
+    assert_eq!(again.assessment, first.assessment);
+    assert_eq!(core.next_offset(), offset);
+    assert!(matches!(
+        core.score(attempt("someone-else", "e1", "d1", "192.0.2.1", 0)),
+        Err(PartitionError::EventIdConflict(_))
+    ));
+}
+
+#[test]
+fn snapshot_plus_tail_equals_full_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::open(dir.path());
+    let live_global = Arc::new(GlobalState::new());
+    let mut live = world.core(dir.path(), live_global.clone());
+    drive(&mut live, 0, 60);
+    live.checkpoint().unwrap();
+    drive(&mut live, 60, 130);
+
+    let from_snapshot_global = Arc::new(GlobalState::new());
+    let from_snapshot = world.core(dir.path(), from_snapshot_global.clone());
+    std::fs::remove_file(SnapshotStore::open(dir.path(), 1).unwrap().path(0)).unwrap();
+    let full_global = Arc::new(GlobalState::new());
+    let full = world.core(dir.path(), full_global.clone());
+
+    assert_eq!(from_snapshot.projection(), live.projection());
+    assert_eq!(full.projection(), live.projection());
+    for global in [&from_snapshot_global, &full_global] {
+        assert_eq!(global.model.entries(), live_global.model.entries());
+        assert_eq!(global.model.users(), live_global.model.users());
+        assert_eq!(global.hostile_ip_count(), live_global.hostile_ip_count());
+    }
+    // And the model's answers agree, not just its sizes.
+    let probe =
+        crate::projection::AttemptKeys::of(&attempt("u1", "p", "d1", "192.0.2.1", 0)).observation;
+    let user = live.projection().user("u1").unwrap();
+    assert_eq!(
+        live_global.model.likelihood_ratio(&user.model, &probe),
+        full_global.model.likelihood_ratio(&user.model, &probe)
+    );
+}
+
+#[test]
+fn a_poison_record_is_set_aside_and_replay_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::open(dir.path());
+    {
+        let mut core = world.core(dir.path(), Arc::new(GlobalState::new()));
+        core.ingest(vec![(
+            attempt("u", "a1", "d1", "192.0.2.1", 0),
+            Outcome::Success,
+        )])
+        .unwrap();
+    }
+    let mut log = world.store.partition(0).unwrap();
+    log.append_raw(b"\x01\xff\xff\xff garbage").unwrap();
+    let mut core = world.core(dir.path(), Arc::new(GlobalState::new()));
+    core.ingest(vec![(
+        attempt("u", "a2", "d2", "192.0.2.1", 1),
+        Outcome::Success,
+    )])
+    .unwrap();
+    let user = core.projection().user("u").unwrap();
+    assert!(
+        user.devices.contains(&DeviceKey::Id("d1".into()))
+            && user.devices.contains(&DeviceKey::Id("d2".into()))
+    );
+    let letters = world.dead_letters.list(0, 10).unwrap();
+    assert_eq!(letters.len(), 1);
+    assert_eq!(
+        (letters[0].source.as_str(), letters[0].offset),
+        ("log", Some(1))
+    );
+    assert!(!letters[0].raw.is_empty(), "the record's bytes are kept");
+}
+
+#[test]
+fn an_erased_user_leaves_the_log_after_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::open(dir.path());
+    let mut core = world.core(dir.path(), Arc::new(GlobalState::new()));
+    core.ingest(vec![
+        (
+            attempt("gone", "a1", "d1", "192.0.2.1", 0),
+            Outcome::Success,
+        ),
+        (
+            attempt("stays", "b1", "d1", "192.0.2.1", 0),
+            Outcome::Success,
+        ),
+    ])
+    .unwrap();
+    core.score(attempt("gone", "a2", "d2", "192.0.2.2", 1))
+        .unwrap();
+    core.erase("gone".into(), 0).unwrap();
+    for erasure in core.take_pending_erasures() {
+        let done = core.compaction_job(erasure)().unwrap();
+        core.finish_erasure(&done).unwrap();
+    }
+    let log = world.store.partition(0).unwrap();
+    let users: Vec<String> = log
+        .read_from(0)
+        .map(|e| e.unwrap().1.unwrap().user_id().to_owned())
+        .collect();
+    assert_eq!(users, ["stays"]);
+    // A full replay (no snapshot) agrees with the live state.
+    std::fs::remove_file(SnapshotStore::open(dir.path(), 1).unwrap().path(0)).unwrap();
+    let replayed = world.core(dir.path(), Arc::new(GlobalState::new()));
+    assert!(replayed.projection().user("gone").is_none());
+    assert_eq!(
+        replayed.projection().user("stays"),
+        core.projection().user("stays")
+    );
+    let _ = Event::Erase {
+        user_id: String::new(),
+        timestamp_ms: 0,
+    };
+}
