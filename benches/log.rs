@@ -1,0 +1,95 @@
+//! The event log: append cost with and without the durability barrier, by
+//! group size, next to the disk's raw fdatasync in the same run (the floor
+//! any durable acknowledgement pays).
+//!
+//! - `append/no_barrier`: one `PartitionLog::append` into sled's buffers.
+//! - `append_durable/group_N`: N appends then one barrier (sled flush +
+//!   fdatasync); divide by N for the amortised per-event cost.
+//! - `raw_fdatasync/4KiB`: write 4 KiB to a plain file and fdatasync it.
+
+use std::io::Write;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+
+use riskd::event::{ClientInfo, DeviceType, Event, LoginAttempt, Outcome};
+use riskd::geoip::GeoInfo;
+use riskd::log::{GroupCommit, LogStore};
+
+fn login(n: u64) -> Event {
+    Event::Login {
+        attempt: LoginAttempt {
+            attempt_id: format!("att-{n}"),
+            user_id: format!("user-{}", n % 1000),
+            timestamp_ms: 1_748_822_400_000 + n as i64,
+            ip: "192.0.2.10".parse().expect("valid ip"),
+            device_id: Some("3f1c6a1e-8f7b-4c55-9d0e-1b2c3d4e5f60".into()),
+            user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/80.0.3987.149".into()),
+            client: ClientInfo {
+                browser: Some("Chrome 80.0.3987".into()),
+                os: Some("Windows 10".into()),
+                device_type: DeviceType::Desktop,
+            },
+            geo: GeoInfo { country: Some("NO".into()), asn: Some(64500), ..GeoInfo::default() },
+            signals: Vec::new(),
+        },
+        outcome: Outcome::Success,
+    }
+}
+
+fn bench_log(c: &mut Criterion) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = LogStore::open(dir.path(), 1, 64 << 20).expect("open log");
+    let durability = store
+        .start_durability(GroupCommit { events_max: 4096, wait_max: Duration::from_micros(0) })
+        .expect("durability");
+    let mut log = store.partition(0).expect("partition");
+    let mut n = 0u64;
+
+    let mut group = c.benchmark_group("append");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("no_barrier", |b| {
+        b.iter(|| {
+            n += 1;
+            log.append(&login(n)).expect("append")
+        })
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("append_durable");
+    group.sample_size(30);
+    for size in [1u64, 16, 256] {
+        group.throughput(Throughput::Elements(size));
+        group.bench_function(format!("group_{size}"), |b| {
+            b.iter(|| {
+                for _ in 0..size {
+                    n += 1;
+                    log.append(&login(n)).expect("append");
+                }
+                durability.barrier().wait_blocking().expect("barrier")
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("raw_fdatasync");
+    group.sample_size(30);
+    let path = dir.path().join("raw");
+    let mut file = std::fs::File::create(&path).expect("raw file");
+    let block = vec![7u8; 4096];
+    group.bench_function("4KiB", |b| {
+        b.iter_batched(
+            || (),
+            |()| {
+                file.write_all(&block).expect("write");
+                file.sync_data().expect("fdatasync")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    group.finish();
+    durability.shutdown();
+}
+
+criterion_group!(benches, bench_log);
+criterion_main!(benches);
