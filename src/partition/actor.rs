@@ -110,7 +110,9 @@ impl PartitionActor {
     /// Encodes the snapshot here (the state must hold still), writes it elsewhere.
     fn snapshot_in_background(&mut self, ctx: &mut Context<Self>) {
         let bytes = match self.core.snapshot_bytes() {
-            Ok(bytes) => bytes,
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return,
+
             Err(err) => {
                 tracing::error!(partition = self.core.id(), error = %err, "snapshot encoding failed");
                 self.metrics.snapshots.with_label_values(&["error"]).inc();
@@ -146,8 +148,15 @@ impl PartitionActor {
                     tracing::error!(partition = actor.core.id(), error = %err, "finishing an erasure failed");
                 }
             }
-            Ok(Err(err)) => tracing::error!(partition = actor.core.id(), error = %err, "compaction failed"),
-            Err(err) => tracing::error!(partition = actor.core.id(), error = %err, "compaction task failed"),
+                        Ok(Err(err)) => {
+                tracing::error!(partition = actor.core.id(), error = %err, "compaction failed; retried at next start");
+                actor.core.abandon_erasure();
+            }
+            Err(err) => {
+                tracing::error!(partition = actor.core.id(), error = %err, "compaction task failed; retried at next start");
+                actor.core.abandon_erasure();
+            }
+
         }));
     }
 }

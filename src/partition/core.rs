@@ -78,7 +78,15 @@ pub struct PartitionCore {
     /// Offsets covered by the last snapshot written or loaded.
     snapshot_offset: u64,
     recovering: bool,
+    /// Erasures found (by `erase` or replay) and not yet handed to a compaction job.
     pending_erasures: Vec<Erasure>,
+    /// Erasures whose compaction has not finished. While any is running no
+    /// snapshot is written: a snapshot covering an erase record whose
+    /// compaction had not finished would, after a crash, keep replay from
+    /// ever seeing that record again, and the user's old records would stay.
+    erasures_running: usize,
+    /// Erase records whose compaction finished, removed after the next snapshot.
+    erasures_done: Vec<u64>,
 }
 
 /// A user erased at a log offset.
@@ -142,6 +150,8 @@ impl PartitionCore {
             snapshot_offset: next_to_apply,
             recovering: true,
             pending_erasures: Vec::new(),
+            erasures_running: 0,
+            erasures_done: Vec::new(),
         })
     }
 
@@ -179,6 +189,7 @@ impl PartitionCore {
                             user_id: user_id.clone(),
                             offset,
                         });
+                        self.erasures_running += 1;
                     }
                     self.projection.apply(&event, &self.global);
                 }
@@ -313,6 +324,8 @@ impl PartitionCore {
             timestamp_ms: now_ms,
         })?;
         self.pending_erasures.push(Erasure { user_id, offset });
+        self.erasures_running += 1;
+
         Ok((
             matches!(applied, Applied::Erased { existed: true }),
             offset,
@@ -330,28 +343,39 @@ impl PartitionCore {
     }
 
     pub fn snapshot_due(&self) -> bool {
-        self.settings.snapshot_every_events > 0
+        self.may_snapshot()
+            && self.settings.snapshot_every_events > 0
             && self.events_since_snapshot() >= self.settings.snapshot_every_events
     }
 
-    /// Writes a snapshot of the projection now (synchronously).
+    fn may_snapshot(&self) -> bool {
+        !self.recovering && self.erasures_running == 0
+    }
+
+    /// Writes a snapshot of the projection now (synchronously), unless one
+    /// may not be written yet (recovering, erasures being compacted).
     pub fn checkpoint(&mut self) -> Result<(), PartitionError> {
-        if self.recovering {
+        if !self.may_snapshot() {
             return Ok(());
         }
+
         self.snapshots
             .save(self.id, self.next_to_apply, &self.projection)?;
         self.snapshot_offset = self.next_to_apply;
         Ok(())
     }
 
-    /// Serialises a snapshot on this thread; the caller may write it elsewhere.
-    pub fn snapshot_bytes(&mut self) -> Result<Vec<u8>, PartitionError> {
+    /// Serialises a snapshot on this thread for the caller to write
+    /// elsewhere; None when one may not be written now.
+    pub fn snapshot_bytes(&mut self) -> Result<Option<Vec<u8>>, PartitionError> {
+        if !self.may_snapshot() {
+            return Ok(None);
+        }
         let bytes = self
             .snapshots
             .encode(self.id, self.next_to_apply, &self.projection)?;
         self.snapshot_offset = self.next_to_apply;
-        Ok(bytes)
+        Ok(Some(bytes))
     }
 
     pub fn snapshot_store(&self) -> &SnapshotStore {
@@ -388,14 +412,26 @@ impl PartitionCore {
         }
     }
 
-    /// After compaction: snapshot (so no snapshot older than the erasure is
-    /// left to resurrect the user), then drop the erase record itself.
+    /// After compaction: once no other erasure is running, snapshot (so no
+    /// snapshot older than the erasures is left to resurrect the users),
+    /// then drop the erase records themselves.
     pub fn finish_erasure(&mut self, erasure: &Erasure) -> Result<(), PartitionError> {
-        if self.snapshot_offset <= erasure.offset {
-            self.checkpoint()?;
+        self.erasures_running = self.erasures_running.saturating_sub(1);
+        self.erasures_done.push(erasure.offset);
+        if !self.may_snapshot() {
+            return Ok(());
         }
-        self.log.remove(erasure.offset)?;
+        self.checkpoint()?;
+        for offset in std::mem::take(&mut self.erasures_done) {
+            self.log.remove(offset)?;
+        }
         Ok(())
+    }
+
+    /// A compaction job failed: the erase record stays in the log, and the
+    /// next start's replay schedules the compaction again.
+    pub fn abandon_erasure(&mut self) {
+        self.erasures_running = self.erasures_running.saturating_sub(1);
     }
 
     fn ensure_ready(&self) -> Result<(), PartitionError> {
