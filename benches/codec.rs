@@ -1,10 +1,14 @@
 //! Encoding and decoding one log record (a typical login with its
 //! assessment): the per-event CPU cost of persistence and of replay.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // benchmark setup: a failure is a bug to see
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 use riskd::event::codec::{decode, encode};
-use riskd::event::{Assessment, ClientInfo, Decision, DeviceType, Event, HistoryState, LoginAttempt, Reason};
+use riskd::event::{
+    Assessment, ClientInfo, Decision, DeviceType, Event, HistoryState, LoginAttempt, Reason,
+};
 use riskd::geoip::GeoInfo;
 
 fn event() -> Event {
@@ -15,7 +19,10 @@ fn event() -> Event {
             timestamp_ms: 1_748_822_952_904,
             ip: "46.212.34.208".parse().expect("valid ip"),
             device_id: Some("d-7e1f".into()),
-            user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/80.0.3987.149".into()),
+            user_agent: Some(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/80.0.3987.149"
+                    .into(),
+            ),
             client: ClientInfo {
                 browser: Some("Chrome 80.0.3987".into()),
                 os: Some("Windows 10".into()),
@@ -51,8 +58,12 @@ fn event() -> Event {
 fn bench_codec(c: &mut Criterion) {
     let event = event();
     let bytes = encode(&event).expect("encode");
-    c.bench_function("codec/encode", |b| b.iter(|| encode(black_box(&event)).expect("encode")));
-    c.bench_function("codec/decode", |b| b.iter(|| decode(black_box(&bytes)).expect("decode")));
+    c.bench_function("codec/encode", |b| {
+        b.iter(|| encode(black_box(&event)).expect("encode"))
+    });
+    c.bench_function("codec/decode", |b| {
+        b.iter(|| decode(black_box(&bytes)).expect("decode"))
+    });
 }
 
 criterion_group!(benches, bench_codec);

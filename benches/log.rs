@@ -7,6 +7,8 @@
 //!   fdatasync); divide by N for the amortised per-event cost.
 //! - `raw_fdatasync/4KiB`: write 4 KiB to a plain file and fdatasync it.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // benchmark setup: a failure is a bug to see
+
 use std::io::Write;
 use std::time::Duration;
 
@@ -24,13 +26,20 @@ fn login(n: u64) -> Event {
             timestamp_ms: 1_748_822_400_000 + n as i64,
             ip: "192.0.2.10".parse().expect("valid ip"),
             device_id: Some("3f1c6a1e-8f7b-4c55-9d0e-1b2c3d4e5f60".into()),
-            user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/80.0.3987.149".into()),
+            user_agent: Some(
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/80.0.3987.149"
+                    .into(),
+            ),
             client: ClientInfo {
                 browser: Some("Chrome 80.0.3987".into()),
                 os: Some("Windows 10".into()),
                 device_type: DeviceType::Desktop,
             },
-            geo: GeoInfo { country: Some("NO".into()), asn: Some(64500), ..GeoInfo::default() },
+            geo: GeoInfo {
+                country: Some("NO".into()),
+                asn: Some(64500),
+                ..GeoInfo::default()
+            },
             signals: Vec::new(),
         },
         outcome: Outcome::Success,
@@ -41,7 +50,10 @@ fn bench_log(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = LogStore::open(dir.path(), 1, 64 << 20).expect("open log");
     let durability = store
-        .start_durability(GroupCommit { events_max: 4096, wait_max: Duration::from_micros(0) })
+        .start_durability(GroupCommit {
+            events_max: 4096,
+            wait_max: Duration::from_micros(0),
+        })
         .expect("durability");
     let mut log = store.partition(0).expect("partition");
     let mut n = 0u64;

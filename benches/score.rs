@@ -4,6 +4,8 @@
 //! `Scorer::score` for one request (what a partition spends before its log
 //! append), for a known context and for a foreign one.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // benchmark setup: a failure is a bug to see
+
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 use riskd::config::Config;
@@ -22,7 +24,10 @@ fn attempt(user: usize, n: usize, ip: String, country: &str) -> LoginAttempt {
         timestamp_ms: 1_748_822_400_000 + (n as i64) * 3_600_000,
         ip: ip.parse().expect("valid ip"),
         device_id: Some(format!("dev-{user}-{}", n % 2)),
-        user_agent: Some(format!("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/80.0.{}.149", user % 50)),
+        user_agent: Some(format!(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/80.0.{}.149",
+            user % 50
+        )),
         client: ClientInfo {
             browser: Some(format!("Chrome 80.0.{}", user % 50)),
             os: Some("Windows 10".into()),
@@ -48,7 +53,10 @@ fn bench_score(c: &mut Criterion) {
     for user in 0..USERS {
         for n in 0..LOGINS_PER_USER {
             let ip = format!("10.{}.{}.{}", user % 200, (user / 200) % 250, n % 3 + 1);
-            let login = Event::Login { attempt: attempt(user, n, ip, "NO"), outcome: Outcome::Success };
+            let login = Event::Login {
+                attempt: attempt(user, n, ip, "NO"),
+                outcome: Outcome::Success,
+            };
             projection.apply(&login, &global);
         }
     }

@@ -10,12 +10,20 @@
 //! (no coordinated-omission correction): the paced load generator is
 //! issue 4's `riskd load`.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // benchmark setup: a failure is a bug to see
+
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let base = args.next().unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let requests: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(20_000);
+    let base = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let requests: usize = args
+        .next()
+        .map(|n| n.parse())
+        .transpose()?
+        .unwrap_or(20_000);
     let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
     let mut latencies_us = Vec::with_capacity(requests);
     for i in 0..requests {
@@ -27,7 +35,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             std::process::id()
         );
         let started = Instant::now();
-        let mut response = agent.post(format!("{base}/v1/score")).content_type("application/json").send(&body)?;
+        let mut response = agent
+            .post(format!("{base}/v1/score"))
+            .content_type("application/json")
+            .send(&body)?;
         let text = response.body_mut().read_to_string()?;
         latencies_us.push(started.elapsed().as_secs_f64() * 1e6);
         if i % 10 == 0 {
@@ -36,7 +47,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 r#"{{"attempt_id":"{}","user_id":"{user}","outcome":"success"}}"#,
                 value["attempt_id"].as_str().unwrap_or_default()
             );
-            agent.post(format!("{base}/v1/outcomes")).content_type("application/json").send(&outcome)?;
+            agent
+                .post(format!("{base}/v1/outcomes"))
+                .content_type("application/json")
+                .send(&outcome)?;
         }
     }
     latencies_us.sort_by(f64::total_cmp);
