@@ -65,6 +65,7 @@ pub struct Application {
     router: Router,
     durability: Durability,
     arbiters: Vec<Arbiter>,
+    snapshot_on_shutdown: bool,
 }
 
 impl Application {
@@ -104,7 +105,7 @@ impl Application {
             &db_source(&config.geoip.anonymous_ip_db),
         )?;
         let scorer = Arc::new(Scorer::new(config.load_ruleset()?));
-        let global = Arc::new(GlobalState::new());
+        let global = Arc::new(GlobalState::for_config(&config.projection));
         let readiness = Arc::new(Readiness::new(config.log.partitions as usize));
 
         let arbiters: Vec<Arbiter> = (0..config.partition_threads())
@@ -188,6 +189,7 @@ impl Application {
             router,
             durability,
             arbiters,
+            snapshot_on_shutdown: config.snapshot.on_shutdown,
         })
     }
 
@@ -204,13 +206,17 @@ impl Application {
     /// log durable before returning.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = self.server.await;
-        tracing::info!("HTTP server stopped; checkpointing partitions");
-        for (partition, result) in self.router.checkpoint_all().await.into_iter().enumerate() {
-            if let Err(err) = result {
-                tracing::error!(partition, error = %err, "checkpoint at shutdown failed");
+        if self.snapshot_on_shutdown {
+            tracing::info!("HTTP server stopped; checkpointing partitions");
+            for (partition, result) in self.router.checkpoint_all().await.into_iter().enumerate() {
+                if let Err(err) = result {
+                    tracing::error!(partition, error = %err, "checkpoint at shutdown failed");
+                }
             }
         }
+        // The last barrier: everything appended is durable before we return.
         self.durability.shutdown();
+
         for arbiter in &self.arbiters {
             arbiter.stop();
         }

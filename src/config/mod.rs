@@ -114,6 +114,9 @@ pub struct ProjectionConfig {
     pub failures_per_user_max: usize,
     pub model_observations_per_user_max: usize,
     pub hostile_per_user_max: usize,
+    pub source_failures_per_source_max: usize,
+    pub sources_max: usize,
+    pub source_failures_retention_s: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -241,9 +244,20 @@ impl Config {
                 p.model_observations_per_user_max,
             ),
             ("projection.hostile_per_user_max", p.hostile_per_user_max),
+            (
+                "projection.source_failures_per_source_max",
+                p.source_failures_per_source_max,
+            ),
         ] {
             check_range(key, value, 1, 4096)?;
         }
+        check_min("projection.sources_max", p.sources_max, 1)?;
+        check_min(
+            "projection.source_failures_retention_s",
+            p.source_failures_retention_s,
+            1,
+        )?;
+
         check_min("dead_letters.max", self.dead_letters.max, 1)?;
         if self.logging.level.trim().is_empty() {
             return Err(ConfigError::invalid("logging.level", "must not be empty"));

@@ -29,13 +29,22 @@ struct EventsResponse {
     duplicates: usize,
 }
 
+/// One partition's logins in request order, and the line index each came from.
+type PartitionShare = (Vec<(LoginAttempt, Outcome)>, Vec<usize>);
+
 pub async fn handle(
     req: HttpRequest,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let bytes = body::read(&req, payload, state.limits.events_body_bytes_max).await?;
-    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    // A final newline ends the last line; it does not start another.
+    let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+    let lines: Vec<&[u8]> = if body.is_empty() {
+        Vec::new()
+    } else {
+        body.split(|&b| b == b'\n').collect()
+    };
     if lines.len() > state.limits.events_lines_max {
         return Err(ApiError::PayloadTooLarge {
             message: format!(
@@ -46,65 +55,51 @@ pub async fn handle(
         });
     }
     let now_ms = clock::now_ms();
-    let mut per_partition: Vec<Vec<(LoginAttempt, Outcome)>> =
-        vec![Vec::new(); state.router.partitions()];
+    // Per partition, the logins in request order and the line each came from.
+    let mut per_partition: Vec<PartitionShare> =
+        vec![(Vec::new(), Vec::new()); state.router.partitions()];
     let mut rejected = Vec::new();
-    let mut accepted = 0;
     for (index, raw) in lines.iter().enumerate() {
-        let line_no = index as u64 + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
         match parse_line(raw, &state, now_ms) {
             Ok((attempt, outcome)) => {
-                accepted += 1;
-                per_partition[state.router.partition_for(&attempt.user_id)]
-                    .push((attempt, outcome));
+                let (logins, line_indexes) =
+                    &mut per_partition[state.router.partition_for(&attempt.user_id)];
+                logins.push((attempt, outcome));
+                line_indexes.push(index);
             }
-            Err(err) => {
-                let reason = err.to_string();
-                if let Err(store_err) =
-                    state
-                        .dead_letters
-                        .put(Origin::events_line(line_no), &reason, raw, now_ms)
-                {
-                    tracing::error!(error = %store_err, "cannot store dead letter");
-                    return Err(ApiError::Unavailable {
-                        message: "the dead-letter store cannot be written".into(),
-                        retry_after_s: state.retry_after_s,
-                    });
-                }
-                state
-                    .metrics
-                    .dead_letters
-                    .with_label_values(&["events"])
-                    .inc();
-                rejected.push(Rejected {
-                    line: line_no,
-                    error: reason,
-                });
-            }
+            Err(err) => rejected.push(reject(&state, index, raw, err.to_string(), now_ms)?),
         }
     }
 
     let mut tasks = Vec::new();
-    for (partition, logins) in per_partition.into_iter().enumerate() {
+    for (partition, (logins, line_indexes)) in per_partition.into_iter().enumerate() {
         if logins.is_empty() {
             continue;
         }
         let router = state.router.clone();
-        tasks.push(actix_web::rt::spawn(async move {
-            router.ingest(partition, logins).await
-        }));
+        tasks.push((
+            line_indexes,
+            actix_web::rt::spawn(async move { router.ingest(partition, logins).await }),
+        ));
     }
+    let mut accepted = 0;
     let mut duplicates = 0;
     let mut tickets = Vec::new();
     let mut failure = None;
-    for task in tasks {
+    for (line_indexes, task) in tasks {
         match task.await {
             Ok(Ok(ingested)) => {
+                accepted += line_indexes.len() - ingested.conflicts.len();
                 duplicates += ingested.duplicates;
+                for position in ingested.conflicts {
+                    let index = line_indexes[position];
+                    let reason = "event_id: already used for another user".to_owned();
+                    rejected.push(reject(&state, index, lines[index], reason, now_ms)?);
+                }
                 state
                     .metrics
                     .events_appended
@@ -139,11 +134,42 @@ pub async fn handle(
             .with_label_values(&["login"])
             .inc_by(duplicates as u64);
     }
+    rejected.sort_by_key(|r| r.line);
     Ok(HttpResponse::Ok().json(EventsResponse {
         accepted,
         rejected,
         duplicates,
     }))
+}
+
+/// Sets line `index` (0-based) aside as a dead letter and describes it for the reply.
+fn reject(
+    state: &AppState,
+    index: usize,
+    raw: &[u8],
+    reason: String,
+    now_ms: i64,
+) -> Result<Rejected, ApiError> {
+    let line = index as u64 + 1;
+    state
+        .dead_letters
+        .put(Origin::events_line(line), &reason, raw, now_ms)
+        .map_err(|err| {
+            tracing::error!(error = %err, "cannot store dead letter");
+            ApiError::Unavailable {
+                message: "the dead-letter store cannot be written".into(),
+                retry_after_s: state.retry_after_s,
+            }
+        })?;
+    state
+        .metrics
+        .dead_letters
+        .with_label_values(&["events"])
+        .inc();
+    Ok(Rejected {
+        line,
+        error: reason,
+    })
 }
 
 fn parse_line(

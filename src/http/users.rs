@@ -71,7 +71,8 @@ fn context_view(user_id: &str, user: &UserContext, state: &AppState) -> serde_js
         "last_success": last_success,
         "recent_failures": {
             "count": user.failures.len(),
-            "timestamps": user.failures.iter().map(|&t| format_timestamp(t)).collect::<Vec<_>>(),
+            "timestamps": user.failures.iter().map(|f| format_timestamp(f.at_ms)).collect::<Vec<_>>(),
+
         },
         "failures_total": user.failures_total,
         "hostile": {

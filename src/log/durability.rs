@@ -33,7 +33,23 @@ pub struct GroupCommit {
 /// Observes each barrier: (events in the group, time the barrier took).
 pub type BarrierObserver = Arc<dyn Fn(usize, Duration) + Send + Sync>;
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+/// Who is told when a barrier completes: an async task (a reply waiting on
+/// it) or a thread blocked on a channel (snapshots: they must not cover
+/// records the log has not made durable).
+enum Waiter {
+    Async(oneshot::Sender<Result<(), String>>),
+    Blocking(Sender<Result<(), String>>),
+}
+
+impl Waiter {
+    fn complete(self, result: Result<(), String>) {
+        // A waiter that went away needs no answer.
+        let _ = match self {
+            Waiter::Async(tx) => tx.send(result).map_err(|_| ()),
+            Waiter::Blocking(tx) => tx.send(result).map_err(|_| ()),
+        };
+    }
+}
 
 enum Request {
     Barrier(Waiter),
@@ -111,8 +127,27 @@ impl Durability {
         let (tx, rx) = oneshot::channel();
         // If the thread has stopped, the request (and its sender) is dropped
         // and the ticket resolves to BarrierStopped.
-        let _ = self.requests.send(Request::Barrier(tx));
+        let _ = self.requests.send(Request::Barrier(Waiter::Async(tx)));
         Ticket(rx)
+    }
+
+    /// Blocks this thread until everything appended so far is durable.
+    /// Safe on any thread, async runtime threads included (it waits on a
+    /// crossbeam channel, not a future).
+    pub fn sync(&self) -> Result<(), LogError> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self
+            .requests
+            .send(Request::Barrier(Waiter::Blocking(tx)))
+            .is_err()
+        {
+            return Err(LogError::BarrierStopped);
+        }
+        match rx.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(LogError::Barrier(message)),
+            Err(_) => Err(LogError::BarrierStopped),
+        }
     }
 
     /// False once a barrier has failed: the log can no longer be trusted to
@@ -174,7 +209,7 @@ fn run(
             observe(group.len(), elapsed);
         }
         for waiter in group.drain(..) {
-            let _ = waiter.send(result.clone());
+            waiter.complete(result.clone());
         }
     }
 }

@@ -121,8 +121,17 @@ impl PartitionActor {
         };
         self.snapshot_in_flight = true;
         let store = self.core.snapshot_store().clone();
+        let durability = self.core.durability().clone();
         let id = self.core.id();
-        let write = actix_web::rt::task::spawn_blocking(move || store.write(id, &bytes));
+        // The records the snapshot covers were all appended before this
+        // barrier is requested, so once it completes they are durable and
+        // the snapshot may be written.
+        let write = actix_web::rt::task::spawn_blocking(move || -> Result<(), PartitionError> {
+            durability.sync()?;
+            store.write(id, &bytes)?;
+            Ok(())
+        });
+
         ctx.spawn(wrap_future::<_, Self>(write).map(|result, actor, _| {
             actor.snapshot_in_flight = false;
             let outcome = match result {

@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::dead_letter::{DeadLetters, Origin};
 use crate::event::{Assessment, Event, LoginAttempt, Outcome, OutcomeReport, TimestampMs};
 use crate::log::{Durability, LogError, LogStore, PartitionLog, Ticket};
-use crate::projection::{Applied, AttemptKeys, GlobalState, Projection, UserContext};
+use crate::projection::{velocity, Applied, AttemptKeys, GlobalState, Projection, UserContext};
 use crate::score::Scorer;
 use crate::snapshot::{SnapshotError, SnapshotStore};
 
@@ -60,6 +60,10 @@ pub struct Scored {
 pub struct Ingested {
     pub recorded: usize,
     pub duplicates: usize,
+    /// Positions (in the request's order) of logins whose event_id belongs
+    /// to another user: not recorded, to be reported as rejected.
+    pub conflicts: Vec<usize>,
+
     pub ticket: Ticket,
 }
 
@@ -235,7 +239,17 @@ impl PartitionCore {
                 _ => Err(PartitionError::EventIdConflict(attempt.attempt_id)),
             };
         }
+        // Another partition may remember this event_id for another user.
+        let account = velocity::account(&attempt.user_id);
+        if self
+            .global
+            .attempt_owner(&attempt.attempt_id)
+            .is_some_and(|owner| owner != account)
+        {
+            return Err(PartitionError::EventIdConflict(attempt.attempt_id));
+        }
         let keys = AttemptKeys::of(&attempt);
+
         let assessment = self.scorer.score(
             &attempt,
             &keys,
@@ -286,16 +300,35 @@ impl PartitionCore {
         self.ensure_ready()?;
         let mut events = Vec::with_capacity(logins.len());
         let mut duplicates = 0;
-        let mut seen_in_batch = std::collections::HashSet::new();
-        for (attempt, outcome) in logins {
-            if self.projection.attempt(&attempt.attempt_id).is_some()
-                || !seen_in_batch.insert(attempt.attempt_id.clone())
-            {
-                duplicates += 1;
-                continue;
+        let mut conflicts = Vec::new();
+        let mut seen_in_batch = std::collections::HashMap::new();
+        for (index, (attempt, outcome)) in logins.into_iter().enumerate() {
+            let account = velocity::account(&attempt.user_id);
+            // Whether the event_id is already this user's (a repeat) or
+            // another user's (a conflict): this partition, then the others,
+            // then earlier lines of this batch.
+            let known = match self.projection.attempt(&attempt.attempt_id) {
+                Some(record) => Some(record.user_id == attempt.user_id),
+                None => self
+                    .global
+                    .attempt_owner(&attempt.attempt_id)
+                    .map(|owner| owner == account),
             }
-            events.push(Event::Login { attempt, outcome });
+            .or_else(|| {
+                seen_in_batch
+                    .get(&attempt.attempt_id)
+                    .map(|&owner| owner == account)
+            });
+            match known {
+                Some(true) => duplicates += 1,
+                Some(false) => conflicts.push(index),
+                None => {
+                    seen_in_batch.insert(attempt.attempt_id.clone(), account);
+                    events.push(Event::Login { attempt, outcome });
+                }
+            }
         }
+
         if !events.is_empty() {
             self.log.append_all(&events)?;
             for event in &events {
@@ -306,6 +339,8 @@ impl PartitionCore {
         Ok(Ingested {
             recorded: events.len(),
             duplicates,
+            conflicts,
+
             ticket: self.durability.barrier(),
         })
     }
@@ -358,6 +393,9 @@ impl PartitionCore {
         if !self.may_snapshot() {
             return Ok(());
         }
+        // A snapshot must never cover records the log could still lose: a
+        // crash would leave the snapshot ahead of the log.
+        self.durability.sync()?;
 
         self.snapshots
             .save(self.id, self.next_to_apply, &self.projection)?;
@@ -366,7 +404,8 @@ impl PartitionCore {
     }
 
     /// Serialises a snapshot on this thread for the caller to write
-    /// elsewhere; None when one may not be written now.
+    /// elsewhere; None when one may not be written now. The caller must run
+    /// `Durability::sync` before writing the bytes (see `checkpoint`).
     pub fn snapshot_bytes(&mut self) -> Result<Option<Vec<u8>>, PartitionError> {
         if !self.may_snapshot() {
             return Ok(None);
@@ -380,6 +419,10 @@ impl PartitionCore {
 
     pub fn snapshot_store(&self) -> &SnapshotStore {
         &self.snapshots
+    }
+
+    pub fn durability(&self) -> &Durability {
+        &self.durability
     }
 
     /// Erasures whose log records still have to be compacted away.

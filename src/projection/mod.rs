@@ -9,6 +9,7 @@ pub mod freeman;
 pub mod global;
 pub mod keys;
 pub mod user;
+pub mod velocity;
 
 use std::collections::{HashMap, VecDeque};
 
@@ -108,7 +109,7 @@ impl Projection {
                 attempt,
                 assessment,
             } => {
-                self.remember(attempt, Some(assessment.clone()));
+                self.remember(attempt, Some(assessment.clone()), global);
                 Applied::Recorded
             }
             Event::Outcome(report) => self.apply_report(report, global),
@@ -116,7 +117,8 @@ impl Projection {
                 if self.attempts.contains_key(&attempt.attempt_id) {
                     return Applied::Duplicate;
                 }
-                let keys = self.remember(attempt, None);
+                let keys = self.remember(attempt, None, global);
+
                 self.resolve(
                     &attempt.attempt_id,
                     &attempt.user_id,
@@ -129,12 +131,20 @@ impl Projection {
             Event::Erase { user_id, .. } => {
                 let existed = match self.users.remove(user_id.as_str()) {
                     Some(user) => {
-                        user.forget_global(global);
+                        user.forget_global(velocity::account(user_id), global);
+
                         true
                     }
                     None => false,
                 };
-                self.attempts.retain(|_, record| &record.user_id != user_id);
+                self.attempts.retain(|attempt_id, record| {
+                    let keep = &record.user_id != user_id;
+                    if !keep {
+                        global.release_attempt(attempt_id, velocity::account(user_id));
+                    }
+                    keep
+                });
+
                 let attempts = &self.attempts;
                 self.attempt_order.retain(|id| attempts.contains_key(id));
                 Applied::Erased { existed }
@@ -177,10 +187,21 @@ impl Projection {
             .users
             .entry(user_id.to_owned())
             .or_insert_with(|| UserContext::new(keys.timestamp_ms));
-        user.apply_outcome(keys, outcome, &self.caps, global);
+        user.apply_outcome(
+            velocity::account(user_id),
+            keys,
+            outcome,
+            &self.caps,
+            global,
+        );
     }
 
-    fn remember(&mut self, attempt: &LoginAttempt, assessment: Option<Assessment>) -> AttemptKeys {
+    fn remember(
+        &mut self,
+        attempt: &LoginAttempt,
+        assessment: Option<Assessment>,
+        global: &GlobalState,
+    ) -> AttemptKeys {
         let keys = AttemptKeys::of(attempt);
         let record = AttemptRecord {
             user_id: attempt.user_id.clone(),
@@ -195,19 +216,26 @@ impl Projection {
         {
             self.attempt_order.push_back(attempt.attempt_id.clone());
         }
+        global.claim_attempt(&attempt.attempt_id, velocity::account(&attempt.user_id));
         while self.attempt_order.len() > self.attempts_max {
             if let Some(oldest) = self.attempt_order.pop_front() {
-                self.attempts.remove(&oldest);
+                if let Some(record) = self.attempts.remove(&oldest) {
+                    global.release_attempt(&oldest, velocity::account(&record.user_id));
+                }
             }
         }
+
         keys
     }
 
     /// Re-adds every user's contribution to global state (after loading this
     /// projection from a snapshot).
     pub fn restore_global(&self, global: &GlobalState) {
-        for user in self.users.values() {
-            user.restore_global(global);
+        for (user_id, user) in &self.users {
+            user.restore_global(velocity::account(user_id), global);
+        }
+        for (attempt_id, record) in &self.attempts {
+            global.claim_attempt(attempt_id, velocity::account(&record.user_id));
         }
     }
 

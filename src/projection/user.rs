@@ -10,8 +10,12 @@ use super::bounded::RecentSet;
 use super::freeman::UserHistory;
 use super::global::GlobalState;
 use super::keys::{AttemptKeys, CountryCode, DeviceKey, IpPrefix, Location};
+use super::velocity::Sources;
 use crate::config::ProjectionConfig;
 use crate::event::{Outcome, TimestampMs};
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct UserContext {
@@ -21,8 +25,12 @@ pub struct UserContext {
     pub ip_prefixes: RecentSet<IpPrefix>,
     pub ua_families: RecentSet<u64>,
     pub last_success: Option<LastLogin>,
-    /// Event times of recent failures (failure, challenge_failed), oldest first.
-    pub failures: VecDeque<TimestampMs>,
+    /// Recent failures (failure, challenge_failed), oldest first.
+    pub failures: VecDeque<Failure>,
+    /// Successful logins by UTC hour of day (saturating; halved when full),
+    /// the user's usual hours.
+    pub hours: [u8; 24],
+
     /// Successful logins ever (success, challenge_passed): the history size.
     pub successes: u64,
     pub failures_total: u64,
@@ -32,6 +40,20 @@ pub struct UserContext {
     pub hostile_ips: RecentSet<IpAddr>,
     pub first_seen_ms: TimestampMs,
     pub last_seen_ms: TimestampMs,
+}
+
+/// A failed login: when, and from where.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub at_ms: TimestampMs,
+    pub ip: IpAddr,
+    pub asn: Option<u32>,
+}
+
+impl Failure {
+    fn sources(&self) -> Sources {
+        Sources::of(self.ip, self.asn)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,9 +74,11 @@ impl UserContext {
         }
     }
 
-    /// Folds the outcome of an attempt with these keys.
+    /// Folds the outcome of an attempt with these keys, for `account`
+    /// (`velocity::account(user_id)`).
     pub fn apply_outcome(
         &mut self,
+        account: u64,
         keys: &AttemptKeys,
         outcome: Outcome,
         caps: &ProjectionConfig,
@@ -67,13 +91,24 @@ impl UserContext {
             Outcome::Success | Outcome::ChallengePassed => self.learn(keys, caps, global),
             Outcome::Failure | Outcome::ChallengeFailed => {
                 self.failures_total += 1;
+                let failure = Failure {
+                    at_ms: at,
+                    ip: keys.ip,
+                    asn: keys.asn,
+                };
                 // Keep event-time order even when events arrive out of order.
-                let index = self.failures.partition_point(|&t| t <= at);
-                self.failures.insert(index, at);
+                let index = self.failures.partition_point(|f| f.at_ms <= at);
+                self.failures.insert(index, failure);
+                global.velocity.add_failure(&failure.sources(), account, at);
                 while self.failures.len() > caps.failures_per_user_max {
-                    self.failures.pop_front();
+                    if let Some(old) = self.failures.pop_front() {
+                        global
+                            .velocity
+                            .remove_failure(&old.sources(), account, old.at_ms);
+                    }
                 }
             }
+
             Outcome::FraudConfirmed => {
                 if let Some(device) = &keys.device {
                     self.hostile_devices
@@ -115,6 +150,12 @@ impl UserContext {
             self.ua_families
                 .observe(family, at, caps.user_agent_families_per_user_max);
         }
+        let hour = usize::try_from(at.rem_euclid(DAY_MS) / HOUR_MS).unwrap_or(0);
+        if self.hours[hour] == u8::MAX {
+            // Halve all counts: keeps the profile's shape, favours recent habits.
+            self.hours.iter_mut().for_each(|h| *h /= 2);
+        }
+        self.hours[hour] += 1;
         if self
             .last_success
             .as_ref()
@@ -136,25 +177,40 @@ impl UserContext {
     }
 
     /// Failures within `window_ms` up to and including `at_ms`.
-    pub fn failures_within(&self, at_ms: TimestampMs, window_ms: i64) -> usize {
+    pub fn failures_within(
+        &self,
+        at_ms: TimestampMs,
+        window_ms: i64,
+    ) -> impl Iterator<Item = &Failure> {
         let from = at_ms.saturating_sub(window_ms);
         self.failures
             .iter()
-            .filter(|&&t| t > from && t <= at_ms)
-            .count()
+            .filter(move |f| f.at_ms > from && f.at_ms <= at_ms)
     }
 
     /// Adds this user's contribution to global state (after a snapshot load).
-    pub fn restore_global(&self, global: &GlobalState) {
+    pub fn restore_global(&self, account: u64, global: &GlobalState) {
         global.model.restore(&self.model);
+        for failure in &self.failures {
+            global
+                .velocity
+                .add_failure(&failure.sources(), account, failure.at_ms);
+        }
+
         for seen in self.hostile_ips.iter() {
             global.mark_hostile_ip(seen.value);
         }
     }
 
     /// Removes this user's contribution from global state (erasure).
-    pub fn forget_global(&self, global: &GlobalState) {
+    pub fn forget_global(&self, account: u64, global: &GlobalState) {
         global.model.forget(&self.model);
+        for failure in &self.failures {
+            global
+                .velocity
+                .remove_failure(&failure.sources(), account, failure.at_ms);
+        }
+
         for seen in self.hostile_ips.iter() {
             global.unmark_hostile_ip(&seen.value);
         }

@@ -27,7 +27,9 @@ impl Factor for FailureBurst {
 
     fn evaluate(&self, input: &FactorInput<'_>) -> Option<Contribution> {
         let user = input.user?;
-        let failures = user.failures_within(input.keys.timestamp_ms, self.window_ms);
+        let failures = user
+            .failures_within(input.keys.timestamp_ms, self.window_ms)
+            .count();
         if failures < self.threshold as usize {
             return None;
         }

@@ -81,7 +81,8 @@ impl Fixture {
         let user = self
             .user
             .get_or_insert_with(|| UserContext::new(self.now_ms));
-        user.apply_outcome(&keys, outcome, &self.caps, &self.global);
+        let account = crate::projection::velocity::account(&self.user_id);
+        user.apply_outcome(account, &keys, outcome, &self.caps, &self.global);
         self.last_keys = Some(keys);
     }
 

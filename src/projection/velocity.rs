@@ -1,0 +1,268 @@
+//! Failures by source (IP address, /24 or /48 network, ASN) across all
+//! users: what credential stuffing and password spraying look like from
+//! the defender's side (many accounts failing from one place).
+//!
+//! Shared by all partitions (it spans users). Each failure is added by the
+//! partition of the user it happened to, and removed again when that
+//! user's failure ring forgets it (cap, erasure), so the windows are always
+//! derivable from the users' rings: a restart rebuilds them with
+//! `UserContext::restore_global`. Windows are applied at read time, in event
+//! time; memory is bounded per source (`entries_per_source_max`, oldest
+//! dropped) and overall (stale sources are swept, new ones beyond
+//! `sources_max` are not tracked and counted).
+
+use std::hash::BuildHasherDefault;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use dashmap::DashMap;
+
+use super::freeman::FingerprintHasher;
+use super::keys::IpPrefix;
+use crate::event::TimestampMs;
+use crate::hash::fnv1a64_tagged;
+
+const TAG_SOURCE_IP: u8 = 0x50;
+const TAG_SOURCE_PREFIX: u8 = 0x51;
+const TAG_SOURCE_ASN: u8 = 0x52;
+const TAG_ACCOUNT: u8 = 0x53;
+
+/// Sweep stale sources every this many additions.
+const SWEEP_EVERY_ADDITIONS: u64 = 1 << 16;
+
+/// The three sources of one attempt, as fingerprints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sources {
+    pub ip: u64,
+    pub prefix: u64,
+    pub asn: Option<u64>,
+}
+
+impl Sources {
+    pub fn of(ip: IpAddr, asn: Option<u32>) -> Sources {
+        let prefix = IpPrefix::of(ip);
+        Sources {
+            ip: fnv1a64_tagged(TAG_SOURCE_IP, ip.to_canonical().to_string().as_bytes()),
+            prefix: fnv1a64_tagged(TAG_SOURCE_PREFIX, prefix.to_string().as_bytes()),
+            asn: asn.map(|a| fnv1a64_tagged(TAG_SOURCE_ASN, &a.to_be_bytes())),
+        }
+    }
+
+    fn each(&self) -> impl Iterator<Item = u64> {
+        [Some(self.ip), Some(self.prefix), self.asn]
+            .into_iter()
+            .flatten()
+    }
+}
+
+/// An account, as a fingerprint (the windows never hold user ids).
+pub fn account(user_id: &str) -> u64 {
+    fnv1a64_tagged(TAG_ACCOUNT, user_id.as_bytes())
+}
+
+/// What one source did in a window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    pub failures: u32,
+    pub accounts: u32,
+    /// Most failures of a single account from this source.
+    pub failures_per_account_max: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct VelocityLimits {
+    pub entries_per_source_max: usize,
+    pub sources_max: usize,
+    pub retention_ms: i64,
+}
+
+pub struct Velocity {
+    sources: DashMap<u64, Vec<(TimestampMs, u64)>, BuildHasherDefault<FingerprintHasher>>,
+    limits: VelocityLimits,
+    additions: AtomicU64,
+    newest_ms: AtomicI64,
+    untracked: AtomicU64,
+}
+
+impl Velocity {
+    pub fn new(limits: VelocityLimits) -> Velocity {
+        Velocity {
+            sources: DashMap::default(),
+            limits,
+            additions: AtomicU64::new(0),
+            newest_ms: AtomicI64::new(i64::MIN),
+            untracked: AtomicU64::new(0),
+        }
+    }
+
+    pub fn add_failure(&self, sources: &Sources, account: u64, at_ms: TimestampMs) {
+        self.newest_ms.fetch_max(at_ms, Ordering::Relaxed);
+        for key in sources.each() {
+            if !self.sources.contains_key(&key) && self.sources.len() >= self.limits.sources_max {
+                self.untracked.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            let mut entries = self.sources.entry(key).or_default();
+            entries.push((at_ms, account));
+            if entries.len() > self.limits.entries_per_source_max {
+                // Drop the oldest: the windows look at recent failures.
+                if let Some(oldest) = entries
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, e)| **e)
+                    .map(|(i, _)| i)
+                {
+                    entries.swap_remove(oldest);
+                }
+            }
+        }
+        if self.additions.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY_ADDITIONS
+            == SWEEP_EVERY_ADDITIONS - 1
+        {
+            self.sweep();
+        }
+    }
+
+    pub fn remove_failure(&self, sources: &Sources, account: u64, at_ms: TimestampMs) {
+        for key in sources.each() {
+            let emptied = match self.sources.get_mut(&key) {
+                Some(mut entries) => {
+                    if let Some(i) = entries.iter().position(|e| *e == (at_ms, account)) {
+                        entries.swap_remove(i);
+                    }
+                    entries.is_empty()
+                }
+                None => false,
+            };
+            if emptied {
+                self.sources
+                    .remove_if(&key, |_, entries| entries.is_empty());
+            }
+        }
+    }
+
+    /// Failures from `source` in `(to_ms - window_ms, to_ms]`.
+    pub fn stats(&self, source: u64, to_ms: TimestampMs, window_ms: i64) -> SourceStats {
+        let Some(entries) = self.sources.get(&source) else {
+            return SourceStats::default();
+        };
+        let from = to_ms.saturating_sub(window_ms);
+        let mut recent: Vec<u64> = entries
+            .iter()
+            .filter(|(t, _)| *t > from && *t <= to_ms)
+            .map(|(_, a)| *a)
+            .collect();
+        drop(entries);
+        recent.sort_unstable();
+        let mut stats = SourceStats {
+            failures: recent.len() as u32,
+            ..SourceStats::default()
+        };
+        for run in recent.chunk_by(|a, b| a == b) {
+            stats.accounts += 1;
+            stats.failures_per_account_max = stats.failures_per_account_max.max(run.len() as u32);
+        }
+        stats
+    }
+
+    /// Drops entries older than the retention, relative to the newest event seen.
+    pub fn sweep(&self) {
+        let newest = self.newest_ms.load(Ordering::Relaxed);
+        let horizon = newest.saturating_sub(self.limits.retention_ms);
+        self.sources.retain(|_, entries| {
+            entries.retain(|(t, _)| *t > horizon);
+            !entries.is_empty()
+        });
+    }
+
+    pub fn sources_len(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Failures not tracked because `sources_max` was reached.
+    pub fn untracked(&self) -> u64 {
+        self.untracked.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn velocity() -> Velocity {
+        Velocity::new(VelocityLimits {
+            entries_per_source_max: 8,
+            sources_max: 100,
+            retention_ms: 3_600_000,
+        })
+    }
+
+    #[test]
+    fn counts_failures_and_distinct_accounts_in_the_window() {
+        let v = velocity();
+        let s = Sources::of("192.0.2.7".parse().unwrap(), Some(64500));
+        for (user, t) in [("a", 1_000), ("b", 2_000), ("b", 3_000), ("c", 500_000)] {
+            v.add_failure(&s, account(user), t);
+        }
+        let stats = v.stats(s.ip, 10_000, 60_000);
+        assert_eq!(
+            stats,
+            SourceStats {
+                failures: 3,
+                accounts: 2,
+                failures_per_account_max: 2
+            }
+        );
+        // The network and the ASN see the same failures.
+        assert_eq!(v.stats(s.prefix, 10_000, 60_000), stats);
+        assert_eq!(v.stats(s.asn.unwrap(), 600_000, 1_000_000).accounts, 3);
+        // Another address in the same /24 shares the prefix, not the address.
+        let neighbour = Sources::of("192.0.2.99".parse().unwrap(), Some(64500));
+        assert_eq!(neighbour.prefix, s.prefix);
+        assert_eq!(v.stats(neighbour.ip, 10_000, 60_000).failures, 0);
+    }
+
+    #[test]
+    fn removal_undoes_an_addition() {
+        let v = velocity();
+        let s = Sources::of("198.51.100.1".parse().unwrap(), None);
+        v.add_failure(&s, account("a"), 1_000);
+        v.remove_failure(&s, account("a"), 1_000);
+        assert_eq!(v.stats(s.ip, 2_000, 60_000), SourceStats::default());
+        assert_eq!(v.sources_len(), 0);
+    }
+
+    #[test]
+    fn memory_is_bounded_per_source_and_overall() {
+        let v = velocity();
+        let s = Sources::of("198.51.100.1".parse().unwrap(), None);
+        for i in 0..100 {
+            v.add_failure(&s, account(&format!("u{i}")), i);
+        }
+        assert_eq!(
+            v.stats(s.ip, 100, 1_000).failures,
+            8,
+            "only the newest 8 are kept"
+        );
+        for i in 0..200u32 {
+            let ip = IpAddr::from(std::net::Ipv4Addr::from(0x0A00_0000 + (i << 8)));
+            v.add_failure(&Sources::of(ip, None), account("x"), 1);
+        }
+        assert!(v.sources_len() <= 100);
+        assert!(v.untracked() > 0);
+    }
+
+    #[test]
+    fn sweeping_drops_what_is_past_retention() {
+        let v = velocity();
+        let s = Sources::of("198.51.100.1".parse().unwrap(), None);
+        v.add_failure(&s, account("a"), 0);
+        v.add_failure(
+            &Sources::of("192.0.2.1".parse().unwrap(), None),
+            account("b"),
+            4_000_000,
+        );
+        v.sweep();
+        assert_eq!(v.stats(s.ip, 1, 10).failures, 0);
+    }
+}
