@@ -45,6 +45,92 @@ pub struct FactorRules {
     pub new_asn: WeightedFactor,
     pub failure_burst: FailureBurstRules,
     pub freeman: FreemanRules,
+    pub new_ip_prefix: WeightedFactor,
+    pub new_ua_family: WeightedFactor,
+    pub impossible_travel: ImpossibleTravelRules,
+    pub credential_stuffing: CredentialStuffingRules,
+    pub password_spray: PasswordSprayRules,
+    pub brute_force: BruteForceRules,
+    pub anonymous_ip: AnonymousIpRules,
+    pub bot_user_agent: WeightedFactor,
+    pub signals: SignalRules,
+    pub dormant_account: DormantAccountRules,
+    pub unusual_hour: UnusualHourRules,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ImpossibleTravelRules {
+    pub enabled: bool,
+    pub weight: f64,
+    pub speed_kmh_max: f64,
+    pub distance_km_min: f64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialStuffingRules {
+    pub enabled: bool,
+    pub weight: f64,
+    pub window_s: u64,
+    pub ip_accounts_min: u32,
+    pub prefix_accounts_min: u32,
+    pub asn_accounts_min: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordSprayRules {
+    pub enabled: bool,
+    pub weight: f64,
+    pub window_s: u64,
+    pub accounts_min: u32,
+    pub failures_per_account_max: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BruteForceRules {
+    pub enabled: bool,
+    pub weight: f64,
+    pub window_s: u64,
+    pub sources_min: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AnonymousIpRules {
+    pub enabled: bool,
+    pub tor_exit_weight: f64,
+    pub vpn_weight: f64,
+    pub public_proxy_weight: f64,
+    pub residential_proxy_weight: f64,
+    pub hosting_provider_weight: f64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SignalRules {
+    pub enabled: bool,
+    /// Log-odds per unit of each known signal (true = 1).
+    pub weights: std::collections::BTreeMap<String, f64>,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DormantAccountRules {
+    pub enabled: bool,
+    pub weight: f64,
+    pub after_days: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UnusualHourRules {
+    pub enabled: bool,
+    pub weight: f64,
+    pub history_min: u32,
+    pub share_max: f64,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -150,6 +236,71 @@ impl Ruleset {
                 format!("must be within (0, {WEIGHT_ABS_MAX}]"),
             ));
         }
+        for (key, value) in [
+            ("new_ip_prefix.weight", f.new_ip_prefix.weight),
+            ("new_ua_family.weight", f.new_ua_family.weight),
+            ("impossible_travel.weight", f.impossible_travel.weight),
+            ("credential_stuffing.weight", f.credential_stuffing.weight),
+            ("password_spray.weight", f.password_spray.weight),
+            ("brute_force.weight", f.brute_force.weight),
+            (
+                "anonymous_ip.tor_exit_weight",
+                f.anonymous_ip.tor_exit_weight,
+            ),
+            ("anonymous_ip.vpn_weight", f.anonymous_ip.vpn_weight),
+            (
+                "anonymous_ip.public_proxy_weight",
+                f.anonymous_ip.public_proxy_weight,
+            ),
+            (
+                "anonymous_ip.residential_proxy_weight",
+                f.anonymous_ip.residential_proxy_weight,
+            ),
+            (
+                "anonymous_ip.hosting_provider_weight",
+                f.anonymous_ip.hosting_provider_weight,
+            ),
+            ("bot_user_agent.weight", f.bot_user_agent.weight),
+            ("dormant_account.weight", f.dormant_account.weight),
+            ("unusual_hour.weight", f.unusual_hour.weight),
+        ] {
+            weight(&format!("ruleset.factors.{key}"), value)?;
+        }
+        for (name, value) in &f.signals.weights {
+            weight(&format!("ruleset.factors.signals.weights.{name}"), *value)?;
+        }
+        for (key, value) in [
+            (
+                "credential_stuffing.window_s",
+                f.credential_stuffing.window_s,
+            ),
+            ("password_spray.window_s", f.password_spray.window_s),
+            ("brute_force.window_s", f.brute_force.window_s),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(
+                    &format!("ruleset.factors.{key}"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        let travel = &f.impossible_travel;
+        if !(travel.speed_kmh_max > 0.0 && travel.speed_kmh_max.is_finite()) {
+            return Err(ConfigError::invalid(
+                "ruleset.factors.impossible_travel.speed_kmh_max",
+                "must be positive",
+            ));
+        }
+        if !(travel.distance_km_min >= 0.0 && travel.distance_km_min.is_finite()) {
+            return Err(ConfigError::invalid(
+                "ruleset.factors.impossible_travel.distance_km_min",
+                "must be >= 0",
+            ));
+        }
+        unit_interval(
+            "ruleset.factors.unusual_hour.share_max",
+            f.unusual_hour.share_max,
+        )?;
         if f.failure_burst.window_s == 0 {
             return Err(ConfigError::invalid(
                 "ruleset.factors.failure_burst.window_s",

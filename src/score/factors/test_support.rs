@@ -118,3 +118,38 @@ impl Fixture {
         factor.evaluate(&input)
     }
 }
+
+impl Fixture {
+    /// Folds `outcome` for exactly this attempt (its own time and context).
+    pub fn apply(&mut self, attempt: &LoginAttempt, outcome: Outcome) {
+        let keys = AttemptKeys::of(attempt);
+        let account = crate::projection::velocity::account(&attempt.user_id);
+        if attempt.user_id == self.user_id {
+            let user = self
+                .user
+                .get_or_insert_with(|| UserContext::new(attempt.timestamp_ms));
+            user.apply_outcome(account, &keys, outcome, &self.caps, &self.global);
+        } else {
+            // Another account's outcome: only its global traces matter here.
+            let mut other = UserContext::new(attempt.timestamp_ms);
+            other.apply_outcome(account, &keys, outcome, &self.caps, &self.global);
+        }
+        self.last_keys = Some(keys);
+    }
+
+    pub fn evaluate_attempt(
+        &self,
+        factor: &dyn Factor,
+        attempt: &LoginAttempt,
+    ) -> Option<Contribution> {
+        let keys = AttemptKeys::of(attempt);
+        let input = FactorInput {
+            attempt,
+            keys: &keys,
+            user: self.user.as_ref(),
+            history: self.history(),
+            global: &self.global,
+        };
+        factor.evaluate(&input)
+    }
+}
