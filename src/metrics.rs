@@ -23,6 +23,8 @@ pub struct Metrics {
     pub users: IntGaugeVec,
     pub partitions_ready: IntGauge,
     pub request_seconds: HistogramVec,
+    pub shadow_decisions: IntCounterVec,
+    pub signals_unknown: IntCounter,
 }
 
 /// Latency buckets from 10 µs to 1 s.
@@ -75,7 +77,16 @@ impl Metrics {
             replayed_records: IntCounter::new("replayed_records_total", "Log records replayed at start")?,
             snapshots: IntCounterVec::new(Opts::new("snapshots_total", "Snapshots written"), &["result"])?,
             users: IntGaugeVec::new(Opts::new("users", "Users in each partition's projection"), &["partition"])?,
-            partitions_ready: IntGauge::new("partitions_ready", "Partitions that have caught up with their log")?,
+                        partitions_ready: IntGauge::new("partitions_ready", "Partitions that have caught up with their log")?,
+            shadow_decisions: IntCounterVec::new(
+                Opts::new("shadow_decisions_total", "Shadow mode: live x candidate decisions"),
+                &["live", "candidate"],
+            )?,
+            signals_unknown: IntCounter::new(
+                "signals_unknown_total",
+                "Request signals the live ruleset does not know (ignored)",
+            )?,
+
             registry,
         };
         let r = &metrics.registry;
@@ -94,6 +105,9 @@ impl Metrics {
         r.register(Box::new(metrics.snapshots.clone()))?;
         r.register(Box::new(metrics.users.clone()))?;
         r.register(Box::new(metrics.partitions_ready.clone()))?;
+        r.register(Box::new(metrics.shadow_decisions.clone()))?;
+        r.register(Box::new(metrics.signals_unknown.clone()))?;
+
         Ok(metrics)
     }
 

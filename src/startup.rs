@@ -24,7 +24,7 @@ use crate::partition::actor::PartitionActor;
 use crate::partition::router::PartitionHandle;
 use crate::partition::{PartitionCore, PartitionError, Readiness, Router};
 use crate::projection::GlobalState;
-use crate::score::Scorer;
+use crate::score::Scoring;
 use crate::snapshot::{SnapshotError, SnapshotStore};
 
 /// Room in an actor's mailbox beyond the router's bound, for control
@@ -104,7 +104,11 @@ impl Application {
             &db_source(&config.geoip.asn_db),
             &db_source(&config.geoip.anonymous_ip_db),
         )?;
-        let scorer = Arc::new(Scorer::new(config.load_ruleset()?));
+        let scoring = Arc::new(Scoring::new(
+            config.load_ruleset()?,
+            config.load_candidate_ruleset()?,
+        ));
+
         let global = Arc::new(GlobalState::for_config(&config.projection));
         let readiness = Arc::new(Readiness::new(config.log.partitions as usize));
 
@@ -118,7 +122,7 @@ impl Application {
                 &store,
                 &config,
                 global.clone(),
-                scorer.clone(),
+                scoring.clone(),
                 durability.clone(),
                 snapshots.clone(),
                 dead_letters.clone(),
@@ -145,14 +149,18 @@ impl Application {
         let state = web::Data::new(AppState {
             router: router.clone(),
             enricher: Enricher::new(geoip),
-            scorer,
+            scoring: scoring.clone(),
             dead_letters,
             durability: durability.clone(),
             readiness,
             metrics,
             limits: config.limits.clone(),
             retry_after_s: config.partition.retry_after_s,
+            admin_token: config.admin.token.clone(),
+            ruleset_files: config.ruleset.clone(),
         });
+        spawn_reload_on_sighup(scoring.clone(), config.ruleset.clone());
+
         let addr = config.listen_addr()?;
         let listener = TcpListener::bind(addr).map_err(|source| StartupError::Bind {
             addr: addr.to_string(),
@@ -231,4 +239,29 @@ fn db_source(setting: &str) -> DbSource {
         "" => DbSource::Disabled,
         path => DbSource::File(PathBuf::from(path)),
     }
+}
+
+/// SIGHUP re-reads the rulesets; a ruleset that fails validation is logged
+/// and the running ones stay in force.
+fn spawn_reload_on_sighup(scoring: Arc<Scoring>, files: crate::config::RulesetConfig) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(hangups) => hangups,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot listen for SIGHUP; reload through the admin API only");
+            return;
+        }
+    };
+    actix_web::rt::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match scoring.reload(&files) {
+                Ok((live, candidate)) => {
+                    tracing::info!(%live, ?candidate, "SIGHUP: rulesets reloaded")
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "SIGHUP: reload failed; the running rulesets stay in force")
+                }
+            }
+        }
+    });
 }

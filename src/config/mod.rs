@@ -56,6 +56,7 @@ pub struct Config {
     pub dead_letters: DeadLetterConfig,
     pub logging: LoggingConfig,
     pub ruleset: RulesetConfig,
+    pub admin: AdminConfig,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -152,6 +153,13 @@ pub struct LoggingConfig {
 #[serde(deny_unknown_fields)]
 pub struct RulesetConfig {
     pub path: String,
+    pub candidate_path: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    pub token: String,
 }
 
 /// Upper bound on partitions: each is an actor, a sled tree and a snapshot file.
@@ -299,6 +307,14 @@ impl Config {
             Ruleset::embedded()
         } else {
             Ruleset::from_file(Path::new(&self.ruleset.path))
+        }
+    }
+
+    /// The shadow-mode candidate ruleset, if one is configured.
+    pub fn load_candidate_ruleset(&self) -> Result<Option<Ruleset>, ConfigError> {
+        match self.ruleset.candidate_path.as_str() {
+            "" => Ok(None),
+            path => Ruleset::from_file(Path::new(path)).map(Some),
         }
     }
 }

@@ -178,7 +178,12 @@ impl Ruleset {
         let table = overlay::parse(text, origin)?;
         let ruleset: Ruleset = serde_path_to_error::deserialize(toml::Value::Table(table))
             .map_err(|err| {
-                ConfigError::invalid(&format!("ruleset.{}", err.path()), err.inner().to_string())
+                // A missing top-level key has the root (".") as its path.
+                let key = match err.path().to_string().as_str() {
+                    "." => "ruleset".to_owned(),
+                    path => format!("ruleset.{path}"),
+                };
+                ConfigError::invalid(&key, err.inner().to_string().trim_end())
             })?;
         ruleset.validate()?;
         Ok(ruleset)

@@ -23,6 +23,9 @@ pub enum ApiError {
     #[error("{message}")]
     MethodNotAllowed { message: String },
     #[error("{message}")]
+    Unauthorized { message: String },
+
+    #[error("{message}")]
     PayloadTooLarge { message: String },
     #[error("{message}")]
     Overloaded { message: String, retry_after_s: u32 },
@@ -51,6 +54,8 @@ impl ApiError {
                 "invalid_request"
             }
             ApiError::NotFound { .. } => "not_found",
+            ApiError::Unauthorized { .. } => "unauthorized",
+
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::Overloaded { .. } => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
@@ -141,6 +146,8 @@ impl ResponseError for ApiError {
             ApiError::InvalidRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Overloaded { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,

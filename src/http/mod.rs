@@ -2,6 +2,7 @@
 //! handlers parse at the edge (`request`), call the partition router, and
 //! map every failure through [`error::ApiError`].
 
+pub mod admin;
 pub mod body;
 pub mod dead_letters;
 pub mod error;
@@ -18,26 +19,30 @@ use std::time::Instant;
 use actix_web::dev::Service;
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use crate::config::LimitsConfig;
+use crate::config::{LimitsConfig, RulesetConfig};
 use crate::dead_letter::DeadLetters;
 use crate::enrich::Enricher;
 use crate::log::Durability;
 use crate::metrics::Metrics;
 use crate::partition::{Readiness, Router};
-use crate::score::Scorer;
+use crate::score::Scoring;
 use error::ApiError;
 
 /// What every handler shares.
 pub struct AppState {
     pub router: Router,
     pub enricher: Enricher,
-    pub scorer: Arc<Scorer>,
+    pub scoring: Arc<Scoring>,
     pub dead_letters: Arc<DeadLetters>,
     pub durability: Durability,
     pub readiness: Arc<Readiness>,
     pub metrics: Arc<Metrics>,
     pub limits: LimitsConfig,
     pub retry_after_s: u32,
+    /// Bearer token of /v1/admin/*; empty: admin API disabled.
+    pub admin_token: String,
+    /// Where the rulesets are re-read from on reload.
+    pub ruleset_files: RulesetConfig,
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -50,6 +55,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(resource("/healthz").route(web::get().to(ops::healthz)))
         .service(resource("/readyz").route(web::get().to(ops::readyz)))
         .service(resource("/metrics").route(web::get().to(ops::metrics)))
+        .service(
+            resource("/v1/admin/ruleset")
+                .route(web::get().to(admin::get_ruleset))
+                .route(web::put().to(admin::put_ruleset)),
+        )
+        .service(resource("/v1/admin/ruleset/reload").route(web::post().to(admin::reload)))
+        .service(
+            resource("/v1/admin/shadow")
+                .route(web::get().to(admin::get_shadow))
+                .route(web::put().to(admin::put_shadow))
+                .route(web::delete().to(admin::delete_shadow)),
+        )
         .default_service(web::to(not_found))
         .app_data(web::PathConfig::default().error_handler(|err, _| {
             ApiError::InvalidRequest {

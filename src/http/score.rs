@@ -40,6 +40,17 @@ pub async fn handle(
     let bytes = body::read(&req, payload, state.limits.json_body_bytes_max).await?;
     let dto: AttemptDto = body::json(&bytes)?;
     let attempt = dto.into_attempt(&state.enricher, state.limits.signals_max, clock::now_ms())?;
+    if !attempt.signals.is_empty() {
+        let live = state.scoring.live();
+        let known = &live.ruleset().factors.signals.weights;
+        let unknown = attempt
+            .signals
+            .iter()
+            .filter(|s| !known.contains_key(&s.name))
+            .count();
+        state.metrics.signals_unknown.inc_by(unknown as u64);
+    }
+
     let scored = state
         .router
         .score(attempt)
@@ -54,11 +65,16 @@ pub async fn handle(
     if scored.duplicate {
         state.metrics.duplicates.with_label_values(&["score"]).inc();
     } else {
-        state
-            .metrics
-            .decisions
-            .with_label_values(&[scored.assessment.decision.as_str()])
-            .inc();
+        let live = scored.assessment.decision.as_str();
+        state.metrics.decisions.with_label_values(&[live]).inc();
+        if let Some(candidate) = scored.shadow {
+            state
+                .metrics
+                .shadow_decisions
+                .with_label_values(&[live, candidate.as_str()])
+                .inc();
+        }
     }
+
     Ok(HttpResponse::Ok().json(ScoreResponse::new(&scored.attempt_id, &scored.assessment)))
 }

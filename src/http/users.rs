@@ -48,7 +48,7 @@ fn device_view(device: &DeviceKey) -> serde_json::Value {
 }
 
 fn context_view(user_id: &str, user: &UserContext, state: &AppState) -> serde_json::Value {
-    let history = state.scorer.history_state(Some(user));
+    let history = state.scoring.live().history_state(Some(user));
     let last_success = user.last_success.as_ref().map(|last| {
         json!({
             "timestamp": format_timestamp(last.at_ms),

@@ -14,7 +14,7 @@ use crate::dead_letter::{DeadLetters, Origin};
 use crate::event::{Assessment, Event, LoginAttempt, Outcome, OutcomeReport, TimestampMs};
 use crate::log::{Durability, LogError, LogStore, PartitionLog, Ticket};
 use crate::projection::{velocity, Applied, AttemptKeys, GlobalState, Projection, UserContext};
-use crate::score::Scorer;
+use crate::score::Scoring;
 use crate::snapshot::{SnapshotError, SnapshotStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +54,8 @@ pub struct Scored {
     pub ticket: Option<Ticket>,
     /// A repeated event_id: the first answer, nothing recorded.
     pub duplicate: bool,
+    /// The candidate ruleset's decision, in shadow mode.
+    pub shadow: Option<crate::event::Decision>,
 }
 
 /// The result of a bulk ingest into this partition.
@@ -72,7 +74,7 @@ pub struct PartitionCore {
     log: PartitionLog,
     projection: Projection,
     global: Arc<GlobalState>,
-    scorer: Arc<Scorer>,
+    scoring: Arc<Scoring>,
     durability: Durability,
     snapshots: SnapshotStore,
     dead_letters: Arc<DeadLetters>,
@@ -109,7 +111,7 @@ impl PartitionCore {
         store: &LogStore,
         config: &Config,
         global: Arc<GlobalState>,
-        scorer: Arc<Scorer>,
+        scoring: Arc<Scoring>,
         durability: Durability,
         snapshots: SnapshotStore,
         dead_letters: Arc<DeadLetters>,
@@ -145,7 +147,7 @@ impl PartitionCore {
             log,
             projection,
             global,
-            scorer,
+            scoring,
             durability,
             snapshots,
             dead_letters,
@@ -235,7 +237,9 @@ impl PartitionCore {
                     assessment: assessment.clone(),
                     ticket: None,
                     duplicate: true,
+                    shadow: None,
                 }),
+
                 _ => Err(PartitionError::EventIdConflict(attempt.attempt_id)),
             };
         }
@@ -250,12 +254,24 @@ impl PartitionCore {
         }
         let keys = AttemptKeys::of(&attempt);
 
-        let assessment = self.scorer.score(
-            &attempt,
-            &keys,
-            self.projection.user(&attempt.user_id),
-            &self.global,
-        );
+        let user = self.projection.user(&attempt.user_id);
+        let assessment = self
+            .scoring
+            .live()
+            .score(&attempt, &keys, user, &self.global);
+        // Shadow mode: the candidate scores the same state; the live ruleset decides.
+        let shadow = self.scoring.candidate().map(|(candidate, tally)| {
+            let verdict = candidate.score(&attempt, &keys, user, &self.global);
+            tally.record(
+                &attempt.attempt_id,
+                &attempt.user_id,
+                attempt.timestamp_ms,
+                &assessment,
+                &verdict,
+            );
+            verdict.decision
+        });
+
         let attempt_id = attempt.attempt_id.clone();
         let event = Event::Attempt {
             attempt,
@@ -274,6 +290,7 @@ impl PartitionCore {
             assessment,
             ticket,
             duplicate: false,
+            shadow,
         })
     }
 

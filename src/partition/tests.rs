@@ -9,7 +9,7 @@ use crate::event::{Event, LoginAttempt, Outcome, OutcomeReport};
 use crate::log::{Durability, GroupCommit, LogStore};
 use crate::projection::keys::DeviceKey;
 use crate::projection::GlobalState;
-use crate::score::Scorer;
+use crate::score::Scoring;
 use crate::snapshot::SnapshotStore;
 
 struct World {
@@ -43,13 +43,13 @@ impl World {
 
     /// A partition core, recovered (snapshot + tail) and ready.
     fn core(&self, dir: &std::path::Path, global: Arc<GlobalState>) -> PartitionCore {
-        let scorer = Arc::new(Scorer::new(self.config.load_ruleset().unwrap()));
+        let scoring = Arc::new(Scoring::new(self.config.load_ruleset().unwrap(), None));
         let mut core = PartitionCore::open(
             0,
             &self.store,
             &self.config,
             global,
-            scorer,
+            scoring,
             self.durability.clone(),
             SnapshotStore::open(dir, 1).unwrap(),
             self.dead_letters.clone(),

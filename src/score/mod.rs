@@ -10,6 +10,10 @@
 
 pub mod combine;
 pub mod factors;
+pub mod handle;
+pub mod shadow;
+
+pub use handle::Scoring;
 
 use crate::config::Ruleset;
 use crate::event::{Assessment, Decision, HistoryState, LoginAttempt};

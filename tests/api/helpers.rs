@@ -246,6 +246,26 @@ impl TestApp {
         into_reply(self.agent.run(request), method, path)
     }
 
+    /// An admin API call: `token` as bearer token (None: no header), optional body.
+    pub fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
+        let mut builder = ureq::http::Request::builder()
+            .method(method)
+            .uri(self.url(path));
+        if let Some(token) = token {
+            builder = builder.header("authorization", format!("Bearer {token}"));
+        }
+        let request = builder
+            .body(body.unwrap_or_default().to_owned())
+            .expect("a valid request");
+        into_reply(self.agent.run(request), method, path)
+    }
+
     pub fn post_raw(&self, path: &str, content_type: &str, body: &[u8]) -> Reply {
         post_with(&self.agent, &self.url(path), content_type, body)
     }
