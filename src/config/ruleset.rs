@@ -155,6 +155,9 @@ pub struct FailureBurstRules {
     pub window_s: u64,
     pub threshold: u32,
     pub weight_per_failure: f64,
+    pub long_window_s: u64,
+    pub long_threshold: u32,
+    pub long_weight: f64,
 }
 
 /// Largest weight (log-odds) a single factor may carry: beyond this a factor
@@ -274,7 +277,12 @@ impl Ruleset {
         for (name, value) in &f.signals.weights {
             weight(&format!("ruleset.factors.signals.weights.{name}"), *value)?;
         }
+        weight(
+            "ruleset.factors.failure_burst.long_weight",
+            f.failure_burst.long_weight,
+        )?;
         for (key, value) in [
+            ("failure_burst.long_window_s", f.failure_burst.long_window_s),
             (
                 "credential_stuffing.window_s",
                 f.credential_stuffing.window_s,

@@ -167,30 +167,46 @@ fn failures_raise_the_risk_with_a_failure_burst_reason() {
 
 #[test]
 fn a_failure_burst_counts_only_failures_within_its_window_of_event_time() {
+    // The shipped ruleset's window and threshold, whatever they are tuned to.
+    let rules = riskd::config::Ruleset::embedded()
+        .unwrap()
+        .factors
+        .failure_burst;
+    let (threshold, window_s) = (i64::from(rules.threshold), rules.window_s as i64);
+    assert!(
+        rules.long_threshold as i64 > threshold,
+        "the long window must not mask the short one here"
+    );
     let app = spawn_app();
     let user = "slow-typist";
     establish(&app, user, 2);
-    for i in 0..2 {
+    for i in 0..threshold - 1 {
         let attempt = login(user, &format!("w-old-{i}"), HOME_IP, "d-home", 1000 + i);
         login_with_outcome(&app, &attempt, "failure");
     }
-    // Two failures are below the threshold of three.
-    let two = app.score(&login(user, "w-two", HOME_IP, "d-home", 1010));
-    assert!(!two.has_reason("failure_burst"), "{}", two.text);
+    // One failure below the threshold.
+    let below = app.score(&login(user, "w-below", HOME_IP, "d-home", 1010));
+    assert!(!below.has_reason("failure_burst"), "{}", below.text);
     login_with_outcome(
         &app,
-        &login(user, "w-third", HOME_IP, "d-home", 1020),
+        &login(user, "w-last", HOME_IP, "d-home", 1020),
         "failure",
     );
-    let three = app.score(&login(user, "w-three", HOME_IP, "d-home", 1030));
+    let at = app.score(&login(user, "w-at", HOME_IP, "d-home", 1030));
     assert_eq!(
-        three.reason("failure_burst").map(|r| r["value"].clone()),
-        Some(json!(3.0)),
+        at.reason("failure_burst").map(|r| r["value"].clone()),
+        Some(json!(threshold as f64)),
         "{}",
-        three.text
+        at.text
     );
-    // 900 s after the last failure none of them is in the window any more.
-    let later = app.score(&login(user, "w-later", HOME_IP, "d-home", 1020 + 901));
+    // A window after the last failure, every failure has left the window.
+    let later = app.score(&login(
+        user,
+        "w-later",
+        HOME_IP,
+        "d-home",
+        1020 + window_s + 1,
+    ));
     assert!(!later.has_reason("failure_burst"), "{}", later.text);
 }
 
