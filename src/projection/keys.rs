@@ -8,6 +8,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::freeman::Observation;
+use super::velocity::Sources;
 use crate::event::{LoginAttempt, TimestampMs};
 use crate::hash::fnv1a64_tagged;
 
@@ -123,6 +124,8 @@ pub struct AttemptKeys {
     pub location: Option<Location>,
     pub city: Option<String>,
     pub observation: Observation,
+    /// The attempt's IP address, network and ASN as failure sources.
+    pub sources: Sources,
 }
 
 impl AttemptKeys {
@@ -178,6 +181,7 @@ impl AttemptKeys {
             location,
             city: geo.city.clone(),
             observation,
+            sources: Sources::of(attempt.ip, geo.asn),
         }
     }
 }

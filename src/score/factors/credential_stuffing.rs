@@ -4,7 +4,6 @@
 //! (`projection::velocity`), so it sees failures of users in every partition.
 
 use crate::config::ruleset::CredentialStuffingRules;
-use crate::projection::velocity::Sources;
 use crate::score::{Contribution, Factor, FactorInput};
 
 pub struct CredentialStuffing {
@@ -34,7 +33,7 @@ impl Factor for CredentialStuffing {
 
     fn evaluate(&self, input: &FactorInput<'_>) -> Option<Contribution> {
         let keys = input.keys;
-        let sources = Sources::of(keys.ip, keys.asn);
+        let sources = keys.sources;
         let velocity = &input.global.velocity;
         let at = keys.timestamp_ms;
         let ip = velocity.stats(sources.ip, at, self.window_ms).accounts;

@@ -3,7 +3,6 @@
 //! enough to stay under per-account lockouts.
 
 use crate::config::ruleset::PasswordSprayRules;
-use crate::projection::velocity::Sources;
 use crate::score::{Contribution, Factor, FactorInput};
 
 pub struct PasswordSpray {
@@ -31,7 +30,7 @@ impl Factor for PasswordSpray {
 
     fn evaluate(&self, input: &FactorInput<'_>) -> Option<Contribution> {
         let keys = input.keys;
-        let source = Sources::of(keys.ip, keys.asn).ip;
+        let source = keys.sources.ip;
         let stats = input
             .global
             .velocity
