@@ -45,8 +45,10 @@
 //! - Time: every risk computation uses event time (`timestamp`); the wall
 //!   clock (`clock.rs`) only fills in a missing timestamp.
 
+pub mod backtest;
 pub mod clock;
 pub mod config;
+pub mod dataset;
 pub mod dead_letter;
 pub mod enrich;
 pub mod event;
@@ -58,6 +60,7 @@ pub mod metrics;
 pub mod partition;
 pub mod projection;
 pub mod score;
+pub mod simulate;
 pub mod snapshot;
 pub mod startup;
 pub mod telemetry;

@@ -1,12 +1,20 @@
 //! The `riskd` binary: parses the command line, loads the configuration,
-//! and runs the server built by `riskd::startup`.
+//! and runs the server built by `riskd::startup`, or one of the offline
+//! tools: `import` (`riskd::dataset::import`), `backtest`
+//! (`riskd::backtest`) and `simulate` (`riskd::simulate`).
 
-use std::path::PathBuf;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use riskd::config::Config;
+use riskd::backtest::Backtest;
+use riskd::config::{Config, Ruleset};
+use riskd::dataset::import::Importer;
+use riskd::dataset::{DatasetError, Format, LabelledLogin, ReadSettings, Reader, Writer};
+use riskd::simulate::{SimulationConfig, Simulator};
 use riskd::startup::Application;
 
 #[derive(Parser)]
@@ -30,6 +38,60 @@ enum Command {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Load logins from a dataset into a data directory's event log; the
+    /// next `riskd serve` replays them. The server must not be running on it.
+    Import {
+        /// rba-csv or ndjson (default: guessed from the first bytes).
+        #[arg(long)]
+        format: Option<Format>,
+        /// The dataset, or - for standard input.
+        file: PathBuf,
+        /// Configuration file (TOML), as for `serve`.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (default: the configuration's server.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Replay labelled logins in event-time order through fresh projections
+    /// and report what a ruleset decides (and how a candidate differs).
+    Backtest {
+        /// The ruleset to replay with (TOML, like config/ruleset.toml).
+        #[arg(long)]
+        ruleset: PathBuf,
+        /// The logins, or - for standard input.
+        #[arg(long)]
+        input: PathBuf,
+        /// rba-csv or ndjson (default: guessed from the first bytes).
+        #[arg(long)]
+        format: Option<Format>,
+        /// A candidate ruleset scored on the same replay.
+        #[arg(long)]
+        compare: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (projection caps, GeoIP databases).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Generate a reproducible labelled login stream (same seed, same bytes).
+    Simulate {
+        #[arg(long)]
+        users: u32,
+        #[arg(long)]
+        days: u32,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value = "ndjson")]
+        format: Format,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Multiplies every attack rate (0: no attacks).
+        #[arg(long, default_value_t = 1.0)]
+        attack_scale: f64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -39,6 +101,28 @@ fn main() -> anyhow::Result<()> {
             listen,
             data_dir,
         } => serve(config, listen, data_dir),
+        Command::Import {
+            format,
+            file,
+            config,
+            data_dir,
+        } => import(format, &file, config, data_dir),
+        Command::Backtest {
+            ruleset,
+            input,
+            format,
+            compare,
+            json,
+            config,
+        } => backtest(&ruleset, &input, format, compare, json, config),
+        Command::Simulate {
+            users,
+            days,
+            seed,
+            format,
+            output,
+            attack_scale,
+        } => simulate(users, days, seed, format, output, attack_scale),
     }
 }
 
@@ -86,4 +170,183 @@ async fn shutdown_signal() -> std::io::Result<&'static str> {
         _ = terminate.recv() => "SIGTERM",
         _ = interrupt.recv() => "SIGINT",
     })
+}
+
+/// Bad rows printed before they are only counted.
+const BAD_ROWS_SHOWN_MAX: u64 = 20;
+
+/// Reads a dataset, handing each good login to `sink`; bad rows go to
+/// stderr (the first few) and are counted. Returns (logins, bad rows,
+/// whether the input had labels).
+fn read_dataset(
+    path: &Path,
+    format: Option<Format>,
+    config: &Config,
+    mut sink: impl FnMut(LabelledLogin) -> anyhow::Result<()>,
+) -> anyhow::Result<(u64, u64, bool)> {
+    let mut input = riskd::dataset::open_input(path)?;
+    let format = match format {
+        Some(format) => format,
+        None => Format::sniff(&mut input).with_context(|| format!("reading {}", path.display()))?,
+    };
+    let progress = progress_bar(path);
+    let mut reader = Reader::new(
+        format,
+        progress.wrap_read(input),
+        ReadSettings::from_config(config)?,
+    )?;
+    let (mut good, mut bad) = (0, 0);
+    for item in &mut reader {
+        match item {
+            Ok(login) => {
+                good += 1;
+                sink(login)?;
+            }
+            Err(err @ DatasetError::Row { .. }) => {
+                bad += 1;
+                if bad <= BAD_ROWS_SHOWN_MAX {
+                    progress.suspend(|| eprintln!("{err}"));
+                }
+            }
+            Err(err) => return Err(err).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+    progress.finish_and_clear();
+    if bad > BAD_ROWS_SHOWN_MAX {
+        eprintln!("... and {} more bad rows", bad - BAD_ROWS_SHOWN_MAX);
+    }
+    Ok((good, bad, reader.labelled()))
+}
+
+/// A progress bar over the input's bytes, drawn only when stderr is a terminal.
+fn progress_bar(path: &Path) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let len = std::fs::metadata(path)
+        .map(|m| m.len())
+        .ok()
+        .filter(|&n| n > 0);
+    match len {
+        Some(len) => {
+            let bar = indicatif::ProgressBar::new(len);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            ) {
+                bar.set_style(style);
+            }
+            bar
+        }
+        None => indicatif::ProgressBar::new_spinner(),
+    }
+}
+
+fn load_config(file: Option<PathBuf>) -> anyhow::Result<Config> {
+    Ok(Config::load(file.as_deref(), std::env::vars())?)
+}
+
+fn import(
+    format: Option<Format>,
+    file: &Path,
+    config_file: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let mut config = load_config(config_file)?;
+    if let Some(data_dir) = data_dir {
+        config.server.data_dir = data_dir;
+    }
+    let started = Instant::now();
+    let mut importer = Importer::open(&config.server.data_dir, &config.log)?;
+    let (_, rejected, _) = read_dataset(file, format, &config, |login| Ok(importer.push(login)?))?;
+    let imported = importer.finish()?;
+    let elapsed = started.elapsed().as_secs_f64();
+    println!(
+        "imported {imported} logins into {} ({rejected} rejected) in {elapsed:.2} s ({:.0} logins/s)",
+        config.server.data_dir.display(),
+        imported as f64 / elapsed.max(1e-9)
+    );
+    Ok(())
+}
+
+fn backtest(
+    ruleset: &Path,
+    input: &Path,
+    format: Option<Format>,
+    compare: Option<PathBuf>,
+    json: bool,
+    config_file: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let config = load_config(config_file)?;
+    let live = Ruleset::from_file(ruleset)?;
+    let candidate = compare.map(|path| Ruleset::from_file(&path)).transpose()?;
+    let started = Instant::now();
+    let mut logins = Vec::new();
+    let (_, rejected, labelled) = read_dataset(input, format, &config, |login| {
+        logins.push(login);
+        Ok(())
+    })?;
+    riskd::backtest::sort_by_event_time(&mut logins);
+    let read_s = started.elapsed().as_secs_f64();
+
+    let mut backtest = Backtest::new(&config, live, candidate);
+    if labelled {
+        backtest.mark_labelled();
+    }
+    let replay_started = Instant::now();
+    let count = logins.len();
+    for login in logins {
+        backtest.push(login);
+    }
+    let replay_s = replay_started.elapsed().as_secs_f64();
+    let report = backtest.report();
+    let mut stdout = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut stdout, &report)?;
+        writeln!(stdout)?;
+    } else {
+        write!(stdout, "{report}")?;
+    }
+    eprintln!(
+        "read {count} logins in {read_s:.2} s ({rejected} rejected); replayed in {replay_s:.2} s = {:.0} logins/s",
+        count as f64 / replay_s.max(1e-9)
+    );
+    Ok(())
+}
+
+fn simulate(
+    users: u32,
+    days: u32,
+    seed: u64,
+    format: Format,
+    output: Option<PathBuf>,
+    attack_scale: f64,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        attack_scale.is_finite() && attack_scale >= 0.0,
+        "--attack-scale must be a finite number >= 0"
+    );
+    let mut config = SimulationConfig::new(users, days, seed);
+    config.attacks = config.attacks.scaled(attack_scale);
+    let output: Box<dyn Write> = match &output {
+        Some(path) => Box::new(
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+        ),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let written = (|| {
+        let mut writer = Writer::new(format, std::io::BufWriter::with_capacity(1 << 16, output))?;
+        for login in Simulator::new(config) {
+            writer.write(&login)?;
+        }
+        writer.finish().map(drop)
+    })();
+    match written {
+        // The reader went away (`riskd simulate | head`): nothing to report.
+        Err(DatasetError::Write { source, .. })
+            if source.kind() == std::io::ErrorKind::BrokenPipe =>
+        {
+            Ok(())
+        }
+        other => Ok(other?),
+    }
 }
