@@ -13,6 +13,7 @@
 //! state is a sum over users, so for a single-threaded replay in event-time
 //! order the partitioning changes nothing.
 
+pub mod model;
 mod report;
 
 use std::collections::HashMap;
@@ -53,6 +54,8 @@ pub struct Backtest {
     last_timestamp_ms: i64,
     out_of_order: u64,
     labelled: bool,
+    /// The statistical model's S for every login, for `model_threshold`.
+    model: model::ModelCurve,
 }
 
 /// Logins of one group, and how many of them a ruleset challenged or denied.
@@ -135,6 +138,7 @@ impl Backtest {
             last_timestamp_ms: i64::MIN,
             out_of_order: 0,
             labelled: false,
+            model: model::ModelCurve::default(),
         }
     }
 
@@ -163,6 +167,22 @@ impl Backtest {
 
         let keys = AttemptKeys::of(&attempt);
         let user = self.projection.user(&attempt.user_id);
+        let s = user.and_then(|u| {
+            self.global
+                .model
+                .likelihood_ratio(&u.model, &keys.observation)
+        });
+        let history = self
+            .scorers
+            .first()
+            .map_or(HistoryState::None, |scorer| scorer.history_state(user));
+        self.model.push(
+            s,
+            label.attack,
+            label.kind.as_deref(),
+            history,
+            &attempt.user_id,
+        );
         self.assessments.clear();
         for scorer in &self.scorers {
             self.assessments
@@ -219,6 +239,12 @@ impl Backtest {
     /// What the replay so far shows.
     pub fn report(&self) -> Report {
         report::build(self)
+    }
+
+    /// The statistical model alone: the S threshold catching `target` of
+    /// the attacks labelled `kind`, and what it costs legitimate users.
+    pub fn model_threshold(&self, kind: &str, target: f64) -> model::ModelThreshold {
+        self.model.threshold(kind, target)
     }
 }
 

@@ -159,6 +159,9 @@ fn tool(rng: &mut ChaCha8Rng) -> Device {
     }
 }
 
+/// Draws to find a victim with history before giving up on an attack.
+const VICTIM_DRAWS_MAX: usize = 64;
+
 impl Simulator {
     /// The attacks of the day starting at `day_start`.
     pub(super) fn attacks(&mut self, day_start: TimestampMs) {
@@ -188,7 +191,14 @@ impl Simulator {
 
     fn single_account(&mut self, model: &Model, day_start: TimestampMs) {
         let rng = &mut self.rng;
-        let victim = &self.users[rng.random_range(0..self.users.len())];
+        // Takeovers target accounts in use: draw until one has logged in
+        // before (bounded, so a young population simply gets no attack).
+        let Some(victim) = (0..VICTIM_DRAWS_MAX)
+            .map(|_| &self.users[rng.random_range(0..self.users.len())])
+            .find(|user| user.sessions > 0)
+        else {
+            return;
+        };
         let home_asn = victim.home.net.get().asn;
         let with_id = rng.random_bool(0.5);
         let (place, device) = match model.kind {

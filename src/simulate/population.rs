@@ -76,6 +76,9 @@ pub(crate) struct User {
     trip: Option<Trip>,
     /// A new phone not used yet: the next session uses it.
     new_phone: Option<usize>,
+    /// Sessions so far (each ends in a success): a takeover targets an
+    /// account in use, which a risk engine has seen before.
+    pub sessions: u32,
 }
 
 fn pick<T: Copy>(rng: &mut ChaCha8Rng, items: &[T]) -> Option<T> {
@@ -159,6 +162,7 @@ impl User {
             logins_per_day,
             trip: None,
             new_phone: None,
+            sessions: 0,
         }
     }
 
@@ -396,5 +400,6 @@ impl User {
             );
             at_ms += rng.random_range(10_000..90_000);
         }
+        self.sessions += 1;
     }
 }
