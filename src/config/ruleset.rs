@@ -56,6 +56,16 @@ pub struct FactorRules {
     pub signals: SignalRules,
     pub dormant_account: DormantAccountRules,
     pub unusual_hour: UnusualHourRules,
+    pub unfamiliar_failures: UnfamiliarFailuresRules,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct UnfamiliarFailuresRules {
+    pub enabled: bool,
+    pub weight_per_failure: f64,
+    pub failures_counted_max: u32,
+    pub window_s: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -271,6 +281,10 @@ impl Ruleset {
             ("bot_user_agent.weight", f.bot_user_agent.weight),
             ("dormant_account.weight", f.dormant_account.weight),
             ("unusual_hour.weight", f.unusual_hour.weight),
+            (
+                "unfamiliar_failures.weight_per_failure",
+                f.unfamiliar_failures.weight_per_failure,
+            ),
         ] {
             weight(&format!("ruleset.factors.{key}"), value)?;
         }
@@ -283,6 +297,10 @@ impl Ruleset {
         )?;
         for (key, value) in [
             ("failure_burst.long_window_s", f.failure_burst.long_window_s),
+            (
+                "unfamiliar_failures.window_s",
+                f.unfamiliar_failures.window_s,
+            ),
             (
                 "credential_stuffing.window_s",
                 f.credential_stuffing.window_s,

@@ -18,6 +18,7 @@ mod new_ip_prefix;
 mod new_ua_family;
 mod password_spray;
 mod signals;
+mod unfamiliar_failures;
 mod unusual_hour;
 
 pub use anonymous_ip::AnonymousIp;
@@ -36,6 +37,7 @@ pub use new_ip_prefix::NewIpPrefix;
 pub use new_ua_family::NewUaFamily;
 pub use password_spray::PasswordSpray;
 pub use signals::Signals;
+pub use unfamiliar_failures::UnfamiliarFailures;
 pub use unusual_hour::UnusualHour;
 
 use super::Factor;
@@ -103,6 +105,10 @@ pub fn from_ruleset(ruleset: &Ruleset) -> Vec<Box<dyn Factor>> {
         (
             f.brute_force.enabled,
             Box::new(BruteForce::from(&f.brute_force)),
+        ),
+        (
+            f.unfamiliar_failures.enabled,
+            Box::new(UnfamiliarFailures::new(&f.unfamiliar_failures, novelty)),
         ),
         (
             f.credential_stuffing.enabled,
