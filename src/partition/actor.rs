@@ -80,6 +80,8 @@ pub struct PartitionActor {
     replay_batch_records: usize,
     /// A snapshot is being written on a background thread.
     snapshot_in_flight: bool,
+    /// This partition's `riskd_users` series, resolved once (not per request).
+    users_gauge: prometheus::IntGauge,
 }
 
 impl PartitionActor {
@@ -89,13 +91,20 @@ impl PartitionActor {
         metrics: Arc<Metrics>,
         replay_batch_records: usize,
     ) -> Self {
+        let users_gauge = metrics.users.with_label_values(&[&core.id().to_string()]);
         PartitionActor {
             core,
             readiness,
             metrics,
             replay_batch_records,
             snapshot_in_flight: false,
+            users_gauge,
         }
+    }
+
+    fn publish_users(&self) {
+        self.users_gauge
+            .set(self.core.projection().users_len() as i64);
     }
 
     fn after_write(&mut self, ctx: &mut Context<Self>) {
@@ -197,6 +206,7 @@ impl Handler<ReplayStep> for PartitionActor {
                         next_offset = self.core.next_offset(),
                         "partition caught up with its log"
                     );
+                    self.publish_users();
                     self.readiness.mark_caught_up();
                     self.metrics.partitions_ready.inc();
                     self.after_write(ctx);
@@ -246,10 +256,7 @@ impl Handler<Envelope> for PartitionActor {
                 return;
             }
         }
-        self.metrics
-            .users
-            .with_label_values(&[&self.core.id().to_string()])
-            .set(self.core.projection().users_len() as i64);
+        self.publish_users();
         self.after_write(ctx);
     }
 }
