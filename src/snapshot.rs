@@ -11,6 +11,9 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +63,11 @@ pub struct Snapshot {
 pub struct SnapshotStore {
     dir: PathBuf,
     partitions: u32,
+    /// Per partition: the offset the last written snapshot covers. Held for
+    /// the whole write, so one partition's writes (background and
+    /// synchronous ones) never interleave, and a snapshot never replaces
+    /// one that covers more of the log.
+    written: Arc<Vec<Mutex<u64>>>,
 }
 
 impl SnapshotStore {
@@ -69,7 +77,12 @@ impl SnapshotStore {
             path: dir.clone(),
             source,
         })?;
-        Ok(SnapshotStore { dir, partitions })
+        let written = (0..partitions).map(|_| Mutex::new(0)).collect();
+        Ok(SnapshotStore {
+            dir,
+            partitions,
+            written: Arc::new(written),
+        })
     }
 
     pub fn path(&self, partition: u32) -> PathBuf {
@@ -99,8 +112,19 @@ impl SnapshotStore {
         postcard::to_extend(projection, bytes).map_err(corrupt)
     }
 
-    /// Durably replaces the partition's snapshot with `bytes`.
-    pub fn write(&self, partition: u32, bytes: &[u8]) -> Result<(), SnapshotError> {
+    /// Durably replaces the partition's snapshot with `bytes` (encoded at
+    /// `next_offset`). Returns false, writing nothing, when a snapshot
+    /// covering more of the log was written meanwhile.
+    pub fn write(
+        &self,
+        partition: u32,
+        next_offset: u64,
+        bytes: &[u8],
+    ) -> Result<bool, SnapshotError> {
+        let mut written = self.written[partition as usize].lock();
+        if next_offset < *written {
+            return Ok(false);
+        }
         let path = self.path(partition);
         let tmp = self.dir.join(format!("p{partition}.snap.tmp"));
         let io = |path: &Path| {
@@ -114,7 +138,8 @@ impl SnapshotStore {
         File::open(&self.dir)
             .and_then(|d| d.sync_all())
             .map_err(io(&self.dir))?;
-        Ok(())
+        *written = next_offset;
+        Ok(true)
     }
 
     pub fn save(
@@ -124,7 +149,7 @@ impl SnapshotStore {
         projection: &Projection,
     ) -> Result<(), SnapshotError> {
         let bytes = self.encode(partition, next_offset, projection)?;
-        self.write(partition, &bytes)
+        self.write(partition, next_offset, &bytes).map(|_| ())
     }
 
     /// The partition's snapshot, if it has one.
@@ -194,18 +219,18 @@ mod tests {
         let store = SnapshotStore::open(dir.path(), 4).unwrap();
         let mut bytes = store.encode(1, 7, &projection()).unwrap();
         bytes[4] = 9;
-        store.write(1, &bytes).unwrap();
+        store.write(1, 7, &bytes).unwrap();
         assert!(matches!(
             store.load(1),
             Err(SnapshotError::UnknownVersion { found: 9, .. })
         ));
-        store.write(1, b"garbage").unwrap();
+        store.write(1, 7, b"garbage").unwrap();
         assert!(matches!(
             store.load(1),
             Err(SnapshotError::NotASnapshot { .. })
         ));
         let bytes = store.encode(1, 7, &projection()).unwrap();
-        store.write(1, &bytes[..bytes.len() - 3]).unwrap();
+        store.write(1, 7, &bytes[..bytes.len() - 3]).unwrap();
         assert!(matches!(store.load(1), Err(SnapshotError::Corrupt { .. })));
     }
 
@@ -214,10 +239,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SnapshotStore::open(dir.path(), 4).unwrap();
         let bytes = store.encode(3, 7, &projection()).unwrap();
-        store.write(1, &bytes).unwrap();
+        store.write(1, 7, &bytes).unwrap();
         assert!(matches!(
             store.load(1),
             Err(SnapshotError::WrongPartition { .. })
         ));
+    }
+
+    #[test]
+    fn an_older_snapshot_never_replaces_a_newer_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::open(dir.path(), 1).unwrap();
+        let newer = store.encode(0, 50, &projection()).unwrap();
+        let older = store.encode(0, 40, &projection()).unwrap();
+        assert!(store.write(0, 50, &newer).unwrap());
+        assert!(!store.write(0, 40, &older).unwrap());
+        assert_eq!(store.load(0).unwrap().unwrap().next_offset, 50);
     }
 }

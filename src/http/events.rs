@@ -14,6 +14,7 @@ use super::{body, AppState};
 use crate::clock;
 use crate::dead_letter::Origin;
 use crate::event::{LoginAttempt, Outcome};
+use crate::partition::RouteError;
 
 #[derive(Serialize)]
 struct Rejected {
@@ -52,6 +53,14 @@ pub async fn handle(
                 lines.len(),
                 state.limits.events_lines_max
             ),
+        });
+    }
+    // Refuse up front rather than after some partitions have recorded their
+    // share: a 503 must mean nothing was recorded.
+    if !state.readiness.all_caught_up() {
+        return Err(ApiError::Unavailable {
+            message: "partitions are still recovering their state".into(),
+            retry_after_s: state.retry_after_s,
         });
     }
     let now_ms = clock::now_ms();
@@ -106,6 +115,17 @@ pub async fn handle(
                     .with_label_values(&["login"])
                     .inc_by(ingested.recorded as u64);
                 tickets.push(ingested.ticket);
+            }
+            Ok(Err(RouteError::Overloaded(_))) => {
+                // Other partitions may have recorded their lines: report
+                // these as not recorded (retry them) instead of failing all.
+                for index in line_indexes {
+                    let error = "overloaded: not recorded, retry this line".to_owned();
+                    rejected.push(Rejected {
+                        line: index as u64 + 1,
+                        error,
+                    });
+                }
             }
             Ok(Err(err)) => failure = Some(ApiError::from_route(err, state.retry_after_s)),
             Err(_) => {
@@ -180,5 +200,6 @@ fn parse_line(
     let mut dto: AttemptDto = body::json(raw)?;
     let outcome = request::outcome(dto.outcome.take())?;
     let attempt = dto.into_attempt(&state.enricher, state.limits.signals_max, now_ms)?;
+    request::check_not_far_future(attempt.timestamp_ms, now_ms)?;
     Ok((attempt, outcome))
 }

@@ -20,6 +20,12 @@ pub async fn readyz(state: web::Data<AppState>) -> Result<HttpResponse, ApiError
             retry_after_s: state.retry_after_s,
         });
     }
+    if !state.router.all_running() {
+        return Err(ApiError::Unavailable {
+            message: "a partition has stopped".into(),
+            retry_after_s: state.retry_after_s,
+        });
+    }
     if !readiness.all_caught_up() {
         return Err(ApiError::Unavailable {
             message: format!(

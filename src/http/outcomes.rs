@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::error::ApiError;
-use super::request::OutcomeDto;
+use super::request::{self, OutcomeDto};
 use super::{body, AppState};
 use crate::clock;
 use crate::partition::{PartitionError, RouteError};
@@ -15,7 +15,9 @@ pub async fn handle(
 ) -> Result<HttpResponse, ApiError> {
     let bytes = body::read(&req, payload, state.limits.json_body_bytes_max).await?;
     let dto: OutcomeDto = body::json(&bytes)?;
-    let report = dto.into_report(clock::now_ms())?;
+    let now_ms = clock::now_ms();
+    let report = dto.into_report(now_ms)?;
+    request::check_not_far_future(report.timestamp_ms, now_ms)?;
     let (ticket, duplicate) = state.router.outcome(report).await.map_err(|err| {
         if matches!(
             err,

@@ -18,6 +18,13 @@ pub const USER_AGENT_BYTES_MAX: usize = 1024;
 /// Browser, OS, region and city names.
 pub const NAME_BYTES_MAX: usize = 256;
 pub const SIGNAL_NAME_BYTES_MAX: usize = 64;
+/// Largest |value| of a signal: far beyond any meaningful score or flag,
+/// small enough that weight x value stays finite.
+pub const SIGNAL_VALUE_ABS_MAX: f64 = 1e6;
+/// How far ahead of the server's clock an event time may be. Time-based
+/// state keys on the newest event time seen; a year-9999 typo must not
+/// age out everyone else's recent failures.
+pub const EVENT_TIME_AHEAD_MAX_MS: i64 = 366 * 24 * 3_600_000;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ClientDto {
@@ -243,9 +250,15 @@ fn signals(map: Option<Map<String, Value>>, max: usize) -> Result<Vec<Signal>, A
         }
         let value = match value {
             Value::Bool(b) => f64::from(u8::from(b)),
-            Value::Number(n) => n.as_f64().filter(|v| v.is_finite()).ok_or_else(|| {
-                ApiError::invalid(&field, format!("{field} must be a finite number"))
-            })?,
+            Value::Number(n) => n
+                .as_f64()
+                .filter(|v| v.abs() <= SIGNAL_VALUE_ABS_MAX)
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        &field,
+                        format!("{field} must be a number within ±{SIGNAL_VALUE_ABS_MAX}"),
+                    )
+                })?,
             _ => {
                 return Err(ApiError::invalid(
                     &field,
@@ -256,6 +269,24 @@ fn signals(map: Option<Map<String, Value>>, max: usize) -> Result<Vec<Signal>, A
         signals.push(Signal { name, value });
     }
     Ok(signals)
+}
+
+/// Refuses an event time absurdly far ahead of the server's clock (the
+/// HTTP edge only: offline tools replay whatever their data says).
+pub fn check_not_far_future(
+    timestamp_ms: TimestampMs,
+    now_ms: TimestampMs,
+) -> Result<(), ApiError> {
+    if timestamp_ms > now_ms.saturating_add(EVENT_TIME_AHEAD_MAX_MS) {
+        return Err(ApiError::invalid(
+            "timestamp",
+            format!(
+                "timestamp: {} is more than a year in the future",
+                format_timestamp(timestamp_ms)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 pub fn parse_timestamp(text: &str, field: &str) -> Result<TimestampMs, ApiError> {

@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::request::AttemptDto;
+use super::request::{self, AttemptDto};
 use super::{body, AppState};
 use crate::clock;
 use crate::event::{Assessment, Reason};
@@ -39,7 +39,9 @@ pub async fn handle(
 ) -> Result<HttpResponse, ApiError> {
     let bytes = body::read(&req, payload, state.limits.json_body_bytes_max).await?;
     let dto: AttemptDto = body::json(&bytes)?;
-    let attempt = dto.into_attempt(&state.enricher, state.limits.signals_max, clock::now_ms())?;
+    let now_ms = clock::now_ms();
+    let attempt = dto.into_attempt(&state.enricher, state.limits.signals_max, now_ms)?;
+    request::check_not_far_future(attempt.timestamp_ms, now_ms)?;
     if !attempt.signals.is_empty() {
         let live = state.scoring.live();
         let known = &live.ruleset().factors.signals.weights;

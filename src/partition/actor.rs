@@ -32,7 +32,7 @@ pub enum Command {
         TimestampMs,
         Reply<Result<(bool, Ticket), PartitionError>>,
     ),
-    User(String, Reply<Option<UserContext>>),
+    User(String, Reply<Result<Option<UserContext>, PartitionError>>),
     /// Write a snapshot now (graceful shutdown).
     Checkpoint(Reply<Result<(), PartitionError>>),
 }
@@ -118,10 +118,9 @@ impl PartitionActor {
 
     /// Encodes the snapshot here (the state must hold still), writes it elsewhere.
     fn snapshot_in_background(&mut self, ctx: &mut Context<Self>) {
-        let bytes = match self.core.snapshot_bytes() {
-            Ok(Some(bytes)) => bytes,
+        let (offset, bytes) = match self.core.snapshot_bytes() {
+            Ok(Some(snapshot)) => snapshot,
             Ok(None) => return,
-
             Err(err) => {
                 tracing::error!(partition = self.core.id(), error = %err, "snapshot encoding failed");
                 self.metrics.snapshots.with_label_values(&["error"]).inc();
@@ -137,7 +136,7 @@ impl PartitionActor {
         // the snapshot may be written.
         let write = actix_web::rt::task::spawn_blocking(move || -> Result<(), PartitionError> {
             durability.sync()?;
-            store.write(id, &bytes)?;
+            store.write(id, offset, &bytes)?;
             Ok(())
         });
 

@@ -235,7 +235,11 @@ impl PartitionCore {
                 (Some(assessment), true) => Ok(Scored {
                     attempt_id: attempt.attempt_id,
                     assessment: assessment.clone(),
-                    ticket: None,
+                    // The first record may not be durable yet either.
+                    ticket: self
+                        .settings
+                        .score_waits_for_durability
+                        .then(|| self.durability.barrier()),
                     duplicate: true,
                     shadow: None,
                 }),
@@ -385,8 +389,11 @@ impl PartitionCore {
         ))
     }
 
-    pub fn user(&self, user_id: &str) -> Option<UserContext> {
-        self.projection.user(user_id).cloned()
+    /// A copy of the user's context (refused while recovering: a half-built
+    /// context would read as a wrong answer, not as "not yet").
+    pub fn user(&self, user_id: &str) -> Result<Option<UserContext>, PartitionError> {
+        self.ensure_ready()?;
+        Ok(self.projection.user(user_id).cloned())
     }
 
     /// Events appended since the last snapshot.
@@ -423,7 +430,7 @@ impl PartitionCore {
     /// Serialises a snapshot on this thread for the caller to write
     /// elsewhere; None when one may not be written now. The caller must run
     /// `Durability::sync` before writing the bytes (see `checkpoint`).
-    pub fn snapshot_bytes(&mut self) -> Result<Option<Vec<u8>>, PartitionError> {
+    pub fn snapshot_bytes(&mut self) -> Result<Option<(u64, Vec<u8>)>, PartitionError> {
         if !self.may_snapshot() {
             return Ok(None);
         }
@@ -431,7 +438,7 @@ impl PartitionCore {
             .snapshots
             .encode(self.id, self.next_to_apply, &self.projection)?;
         self.snapshot_offset = self.next_to_apply;
-        Ok(Some(bytes))
+        Ok(Some((self.next_to_apply, bytes)))
     }
 
     pub fn snapshot_store(&self) -> &SnapshotStore {

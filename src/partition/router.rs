@@ -78,6 +78,11 @@ impl Router {
         self.handles.len()
     }
 
+    /// Whether every partition actor is still running.
+    pub fn all_running(&self) -> bool {
+        self.handles.iter().all(|handle| handle.addr.connected())
+    }
+
     pub fn partition_for(&self, user_id: &str) -> usize {
         partition_of(user_id, self.handles.len() as u32) as usize
     }
@@ -147,7 +152,10 @@ impl Router {
 
     pub async fn user(&self, user_id: String) -> Result<Option<UserContext>, RouteError> {
         let partition = self.partition_for(&user_id);
-        self.call(partition, |tx| Command::User(user_id, tx)).await
+        flatten(
+            partition,
+            self.call(partition, |tx| Command::User(user_id, tx)).await,
+        )
     }
 
     /// Ingests one partition's share of a bulk request, waiting (up to

@@ -38,6 +38,11 @@ impl AttemptRecord {
     pub fn has_outcome(&self, outcome: Outcome) -> bool {
         self.outcomes & outcome_bit(outcome) != 0
     }
+
+    /// Whether an outcome already taught this attempt's context to the user.
+    pub fn taught(&self) -> bool {
+        self.has_outcome(Outcome::Success) || self.has_outcome(Outcome::ChallengePassed)
+    }
 }
 
 fn outcome_bit(outcome: Outcome) -> u8 {
@@ -156,6 +161,14 @@ impl Projection {
         let keys = match self.attempts.get(&report.attempt_id) {
             Some(record) if record.user_id == report.user_id => {
                 if record.has_outcome(report.outcome) {
+                    return Applied::Duplicate;
+                }
+                // One attempt teaches its context once: `success` then
+                // `challenge_passed` for the same attempt is one login.
+                if report.outcome.teaches_context() && record.taught() {
+                    if let Some(record) = self.attempts.get_mut(&report.attempt_id) {
+                        record.outcomes |= outcome_bit(report.outcome);
+                    }
                     return Applied::Duplicate;
                 }
                 record.keys.clone()

@@ -210,3 +210,25 @@ fn per_user_sets_respect_their_caps() {
     );
     assert!(knows_device(&p, "u", &format!("d{}", cap + 9)));
 }
+
+#[test]
+fn one_attempt_teaches_its_context_once() {
+    let global = GlobalState::new();
+    let mut p = projection(100);
+    p.apply(&scored("u", "a1", "d1", "SE"), &global);
+    assert_eq!(
+        p.apply(&outcome("u", "a1", Outcome::Success), &global),
+        Applied::Recorded
+    );
+    assert_eq!(
+        p.apply(&outcome("u", "a1", Outcome::ChallengePassed), &global),
+        Applied::Duplicate
+    );
+    assert_eq!(p.user("u").unwrap().successes, 1);
+    assert_eq!(global.model.entries(), 1);
+    // A fraud confirmed later is still applied.
+    assert_eq!(
+        p.apply(&outcome("u", "a1", Outcome::FraudConfirmed), &global),
+        Applied::Recorded
+    );
+}

@@ -165,9 +165,14 @@ impl Velocity {
         stats
     }
 
-    /// Drops entries older than the retention, relative to the newest event seen.
+    /// Drops entries older than the retention, relative to the newest event
+    /// seen, but never relative to a time beyond the wall clock: one
+    /// future-dated event must not age out everyone's recent failures.
     pub fn sweep(&self) {
-        let newest = self.newest_ms.load(Ordering::Relaxed);
+        let newest = self
+            .newest_ms
+            .load(Ordering::Relaxed)
+            .min(crate::clock::now_ms());
         let horizon = newest.saturating_sub(self.limits.retention_ms);
         self.sources.retain(|_, entries| {
             entries.retain(|(t, _)| *t > horizon);

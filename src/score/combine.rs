@@ -21,7 +21,17 @@ pub fn combine<'a>(
     history: HistoryState,
     ruleset_label: &str,
 ) -> Assessment {
-    let verdicts: Vec<(&str, Contribution)> = verdicts.collect();
+    // A factor that computed a non-finite contribution (it should not: they
+    // are bounded) contributes nothing rather than poisoning the risk.
+    let verdicts: Vec<(&str, Contribution)> = verdicts
+        .map(|(code, mut c)| {
+            debug_assert!(c.logit.is_finite(), "{code} contributed {}", c.logit);
+            if !c.logit.is_finite() {
+                c.logit = 0.0;
+            }
+            (code, c)
+        })
+        .collect();
     let total: f64 = verdicts.iter().map(|(_, c)| c.logit).sum();
     let base = sigmoid(rules.bias);
     let risk = sigmoid(rules.bias + total).clamp(0.0, 1.0);

@@ -414,3 +414,46 @@ fn an_outcome_for_a_forgotten_attempt_is_a_404() {
     app.outcome(&json!({"attempt_id": "fa-2", "user_id": user, "outcome": "success"}))
         .expect(202);
 }
+
+#[test]
+fn signal_values_out_of_range_are_a_400_and_extreme_ones_cannot_force_allow() {
+    let app = spawn_app();
+    for value in [json!(1e308), json!(-1e308), json!(1e7)] {
+        let body = attempt_with(json!({"signals": {"vendor_risk": value}}));
+        let reply = app.score(&body);
+        assert_eq!(
+            reply.expect_error(400, "invalid_request"),
+            Some("signals.vendor_risk"),
+            "{}",
+            reply.text
+        );
+    }
+    // The largest accepted values still give a finite risk, and a hostile
+    // context plus a "trusting" signal is not talked down to allow.
+    let bot = json!({"user_id": "sig", "ip": "203.0.113.200", "user_agent": "curl/8.5.0",
+                     "signals": {"vendor_risk": -1_000_000.0}});
+    let reply = app.score(&bot);
+    let risk = reply.expect(200)["risk"].as_f64().expect("a finite risk");
+    assert!(risk.is_finite() && risk > 0.5, "{}", reply.text);
+    assert_ne!(reply.body["decision"], "allow", "{}", reply.text);
+}
+
+#[test]
+fn a_timestamp_more_than_a_year_ahead_is_a_400() {
+    let app = spawn_app();
+    let reply = app.score(&attempt_with(json!({"timestamp": "9999-12-31T00:00:00Z"})));
+    assert_eq!(
+        reply.expect_error(400, "invalid_request"),
+        Some("timestamp"),
+        "{}",
+        reply.text
+    );
+    let line = r#"{"user_id":"f","ip":"192.0.2.1","timestamp":"9999-12-31T00:00:00Z","outcome":"failure"}"#;
+    let events = app.events(line);
+    assert_eq!(
+        events.expect(200)["rejected"][0]["line"],
+        1,
+        "{}",
+        events.text
+    );
+}

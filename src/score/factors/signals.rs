@@ -7,6 +7,11 @@ use std::collections::BTreeMap;
 
 use crate::score::{Contribution, Factor, FactorInput};
 
+/// Most log-odds all signals together may add.
+pub const SIGNALS_LOGIT_RAISE_MAX: f64 = 10.0;
+/// Most log-odds all signals together may subtract.
+pub const SIGNALS_LOGIT_LOWER_MAX: f64 = 2.0;
+
 pub struct Signals {
     pub weights: BTreeMap<String, f64>,
 }
@@ -36,6 +41,10 @@ impl Factor for Signals {
         if named.is_empty() {
             return None;
         }
+        // However many signals and whatever their values, they are one
+        // factor among others: bounded, and a "trust" signal may lower the
+        // risk only a little.
+        let logit = logit.clamp(-SIGNALS_LOGIT_LOWER_MAX, SIGNALS_LOGIT_RAISE_MAX);
         Some(Contribution {
             logit,
             value: Some(logit),
@@ -78,5 +87,30 @@ mod tests {
         let c = fx.evaluate_attempt(&factor, &a).unwrap();
         assert_eq!(c.logit, 5.0);
         assert!(!c.detail.contains("mystery"));
+    }
+
+    #[test]
+    fn extreme_values_are_bounded() {
+        let factor = Signals {
+            weights: [("vendor_risk".to_owned(), 4.0)].into(),
+        };
+        let fx = Fixture::new();
+        let mut a = fx.attempt("d", "192.0.2.1", "NO", 64500);
+        a.signals = vec![Signal {
+            name: "vendor_risk".into(),
+            value: 1e6,
+        }];
+        assert_eq!(
+            fx.evaluate_attempt(&factor, &a).unwrap().logit,
+            SIGNALS_LOGIT_RAISE_MAX
+        );
+        a.signals = vec![Signal {
+            name: "vendor_risk".into(),
+            value: -1e6,
+        }];
+        assert_eq!(
+            fx.evaluate_attempt(&factor, &a).unwrap().logit,
+            -SIGNALS_LOGIT_LOWER_MAX
+        );
     }
 }
