@@ -17,21 +17,30 @@ use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let base = args.next().unwrap_or_else(|| "http://127.0.0.1:8080".into());
-    let path = args.next().ok_or("usage: ingest_rate BASE_URL FILE [BATCH_LINES] [THREADS]")?;
+    let base = args
+        .next()
+        .unwrap_or_else(|| "http://127.0.0.1:8080".into());
+    let path = args
+        .next()
+        .ok_or("usage: ingest_rate BASE_URL FILE [BATCH_LINES] [THREADS]")?;
     let batch_lines: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(1000);
     let threads: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(4);
 
     let file = std::io::BufReader::new(std::fs::File::open(&path)?);
     let lines: Vec<String> = file.lines().collect::<Result<_, _>>()?;
-    let batches: Arc<Vec<String>> = Arc::new(lines.chunks(batch_lines).map(|c| c.join("\n")).collect());
+    let batches: Arc<Vec<String>> =
+        Arc::new(lines.chunks(batch_lines).map(|c| c.join("\n")).collect());
     let next = Arc::new(AtomicUsize::new(0));
     let accepted = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let workers: Vec<_> = (0..threads)
         .map(|_| {
-            let (batches, next, accepted, url) =
-                (batches.clone(), next.clone(), accepted.clone(), format!("{base}/v1/events"));
+            let (batches, next, accepted, url) = (
+                batches.clone(),
+                next.clone(),
+                accepted.clone(),
+                format!("{base}/v1/events"),
+            );
             std::thread::spawn(move || {
                 let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
                 loop {
@@ -43,7 +52,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         .send(batch.as_str())
                         .expect("POST /v1/events");
                     let body: serde_json::Value = reply.body_mut().read_json().expect("JSON reply");
-                    accepted.fetch_add(body["accepted"].as_u64().unwrap_or(0) as usize, Ordering::Relaxed);
+                    accepted.fetch_add(
+                        body["accepted"].as_u64().unwrap_or(0) as usize,
+                        Ordering::Relaxed,
+                    );
                 }
             })
         })

@@ -10,7 +10,7 @@ use actix::fut::{wrap_future, ActorFutureExt};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::core::{Erasure, Ingested, PartitionCore, PartitionError, Scored};
+use super::core::{Ingested, PartitionCore, PartitionError, Scored};
 use super::Readiness;
 use crate::event::{LoginAttempt, Outcome, OutcomeReport, TimestampMs};
 use crate::log::Ticket;
@@ -82,6 +82,8 @@ pub struct PartitionActor {
     snapshot_in_flight: bool,
     /// This partition's `riskd_users` series, resolved once (not per request).
     users_gauge: prometheus::IntGauge,
+    /// A compaction job is running on a background thread.
+    compaction_running: bool,
 }
 
 impl PartitionActor {
@@ -99,6 +101,7 @@ impl PartitionActor {
             replay_batch_records,
             snapshot_in_flight: false,
             users_gauge,
+            compaction_running: false,
         }
     }
 
@@ -111,9 +114,7 @@ impl PartitionActor {
         if self.core.snapshot_due() && !self.snapshot_in_flight {
             self.snapshot_in_background(ctx);
         }
-        for erasure in self.core.take_pending_erasures() {
-            self.compact_in_background(erasure, ctx);
-        }
+        self.compact_in_background(ctx);
     }
 
     /// Encodes the snapshot here (the state must hold still), writes it elsewhere.
@@ -157,23 +158,38 @@ impl PartitionActor {
         }));
     }
 
-    fn compact_in_background(&mut self, erasure: Erasure, ctx: &mut Context<Self>) {
-        let job = actix_web::rt::task::spawn_blocking(self.core.compaction_job(erasure));
-        ctx.spawn(wrap_future::<_, Self>(job).map(|result, actor, _| match result {
-            Ok(Ok(erasure)) => {
-                if let Err(err) = actor.core.finish_erasure(&erasure) {
-                    tracing::error!(partition = actor.core.id(), error = %err, "finishing an erasure failed");
+    /// One compaction job at a time; erasures arriving meanwhile wait for
+    /// the next, which takes them all.
+    fn compact_in_background(&mut self, ctx: &mut Context<Self>) {
+        if self.compaction_running {
+            return;
+        }
+        let erasures = self.core.take_pending_erasures();
+        if erasures.is_empty() {
+            return;
+        }
+        let count = erasures.len();
+        self.compaction_running = true;
+        let job = actix_web::rt::task::spawn_blocking(self.core.compaction_job(erasures));
+        ctx.spawn(wrap_future::<_, Self>(job).map(move |result, actor, ctx| {
+            actor.compaction_running = false;
+            match result {
+                Ok(Ok(erasures)) => {
+                    if let Err(err) = actor.core.finish_erasures(&erasures) {
+                        tracing::error!(partition = actor.core.id(), error = %err, "finishing erasures failed");
+                    }
+                }
+                Ok(Err(err)) => {
+                    tracing::error!(partition = actor.core.id(), error = %err, "compaction failed; retried at next start");
+                    actor.core.abandon_erasures(count);
+                }
+                Err(err) => {
+                    tracing::error!(partition = actor.core.id(), error = %err, "compaction task failed; retried at next start");
+                    actor.core.abandon_erasures(count);
                 }
             }
-                        Ok(Err(err)) => {
-                tracing::error!(partition = actor.core.id(), error = %err, "compaction failed; retried at next start");
-                actor.core.abandon_erasure();
-            }
-            Err(err) => {
-                tracing::error!(partition = actor.core.id(), error = %err, "compaction task failed; retried at next start");
-                actor.core.abandon_erasure();
-            }
-
+            // Erasures that arrived while this one ran.
+            actor.compact_in_background(ctx);
         }));
     }
 }

@@ -454,37 +454,48 @@ impl PartitionCore {
         std::mem::take(&mut self.pending_erasures)
     }
 
-    /// A job (for another thread: it scans the whole partition) that removes
-    /// the erased user's records below the erase record from the log.
+    /// A job (for another thread: it scans the whole partition once) that
+    /// removes the erased users' records below their erase records from
+    /// the log. Erasures are batched: a burst of deletions costs one scan.
     pub fn compaction_job(
         &self,
-        erasure: Erasure,
-    ) -> impl FnOnce() -> Result<Erasure, PartitionError> + Send + 'static {
+        erasures: Vec<Erasure>,
+    ) -> impl FnOnce() -> Result<Vec<Erasure>, PartitionError> + Send + 'static {
         let log = self.log.reader();
         move || {
+            let erased: std::collections::HashMap<&str, u64> = erasures
+                .iter()
+                .map(|e| (e.user_id.as_str(), e.offset))
+                .collect();
+            let last = erasures.iter().map(|e| e.offset).max().unwrap_or(0);
             let mut doomed = Vec::new();
             for entry in log.read_from(0) {
                 let (offset, decoded) = entry?;
-                if offset >= erasure.offset {
+                if offset >= last {
                     break;
                 }
-                if decoded.is_ok_and(|event| event.user_id() == erasure.user_id) {
-                    doomed.push(offset);
+                if let Ok(event) = decoded {
+                    if erased
+                        .get(event.user_id())
+                        .is_some_and(|&erase_offset| offset < erase_offset)
+                    {
+                        doomed.push(offset);
+                    }
                 }
             }
             for offset in doomed {
                 log.remove(offset)?;
             }
-            Ok(erasure)
+            Ok(erasures)
         }
     }
 
     /// After compaction: once no other erasure is running, snapshot (so no
     /// snapshot older than the erasures is left to resurrect the users),
     /// then drop the erase records themselves.
-    pub fn finish_erasure(&mut self, erasure: &Erasure) -> Result<(), PartitionError> {
-        self.erasures_running = self.erasures_running.saturating_sub(1);
-        self.erasures_done.push(erasure.offset);
+    pub fn finish_erasures(&mut self, erasures: &[Erasure]) -> Result<(), PartitionError> {
+        self.erasures_running = self.erasures_running.saturating_sub(erasures.len());
+        self.erasures_done.extend(erasures.iter().map(|e| e.offset));
         if !self.may_snapshot() {
             return Ok(());
         }
@@ -495,10 +506,10 @@ impl PartitionCore {
         Ok(())
     }
 
-    /// A compaction job failed: the erase record stays in the log, and the
+    /// A compaction job failed: the erase records stay in the log, and the
     /// next start's replay schedules the compaction again.
-    pub fn abandon_erasure(&mut self) {
-        self.erasures_running = self.erasures_running.saturating_sub(1);
+    pub fn abandon_erasures(&mut self, count: usize) {
+        self.erasures_running = self.erasures_running.saturating_sub(count);
     }
 
     fn ensure_ready(&self) -> Result<(), PartitionError> {

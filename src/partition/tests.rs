@@ -306,8 +306,35 @@ fn no_snapshot_covers_an_erasure_whose_compaction_has_not_finished() {
 
 /// What the actor does in the background after an erasure.
 fn complete_erasures(core: &mut PartitionCore) {
-    for erasure in core.take_pending_erasures() {
-        let done = core.compaction_job(erasure)().unwrap();
-        core.finish_erasure(&done).unwrap();
+    let erasures = core.take_pending_erasures();
+    if !erasures.is_empty() {
+        let done = core.compaction_job(erasures)().unwrap();
+        core.finish_erasures(&done).unwrap();
     }
+}
+
+#[test]
+fn a_burst_of_erasures_is_compacted_in_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::open(dir.path());
+    let mut core = world.core(dir.path(), Arc::new(GlobalState::new()));
+    for user in ["a", "b", "keep"] {
+        core.ingest(vec![(
+            attempt(user, &format!("{user}-1"), "d1", "192.0.2.1", 0),
+            Outcome::Success,
+        )])
+        .unwrap();
+    }
+    core.erase("a".into(), 0).unwrap();
+    core.erase("b".into(), 0).unwrap();
+    let batch = core.take_pending_erasures();
+    assert_eq!(batch.len(), 2, "both erasures wait for one job");
+    let done = core.compaction_job(batch)().unwrap();
+    core.finish_erasures(&done).unwrap();
+    let log = world.store.partition(0).unwrap();
+    let users: Vec<String> = log
+        .read_from(0)
+        .map(|e| e.unwrap().1.unwrap().user_id().to_owned())
+        .collect();
+    assert_eq!(users, ["keep"]);
 }
