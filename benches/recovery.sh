@@ -31,7 +31,12 @@ start_and_wait() { # $1 data dir; echoes "pid ms"
   echo "$pid $(( (end - start) / 1000000 ))"
 }
 
-stop() { kill -TERM "$1"; wait "$1" 2>/dev/null || true; }
+# The server is not this shell's child (it runs in a process
+# substitution), so poll until it has exited: its shutdown writes snapshots.
+stop() {
+  kill -TERM "$1"
+  while kill -0 "$1" 2>/dev/null; do sleep 0.1; done
+}
 
 empty=$(mktemp -d)
 read -r pid _ < <(start_and_wait "$empty")
