@@ -55,6 +55,7 @@ pub mod event;
 pub mod geoip;
 pub mod hash;
 pub mod http;
+pub mod load;
 pub mod log;
 pub mod metrics;
 pub mod partition;

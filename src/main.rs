@@ -1,7 +1,8 @@
 //! The `riskd` binary: parses the command line, loads the configuration,
 //! and runs the server built by `riskd::startup`, or one of the offline
 //! tools: `import` (`riskd::dataset::import`), `backtest`
-//! (`riskd::backtest`) and `simulate` (`riskd::simulate`).
+//! (`riskd::backtest`), `simulate` (`riskd::simulate`) and the load
+//! generator `load` (`riskd::load`).
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -97,6 +98,64 @@ enum Command {
         #[arg(long, default_value_t = 1.0)]
         attack_scale: f64,
     },
+    /// Load a running server at a paced rate (open loop) with simulated
+    /// logins and their outcomes; report latency from the intended send
+    /// time (p50, p99, p99.9, max), the rate achieved and errors.
+    Load(LoadArgs),
+}
+
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    target: String,
+    /// Requests per second, scores and outcomes together.
+    #[arg(long, default_value_t = 1000.0)]
+    rate: f64,
+    /// Recorded time, e.g. 60s, 500ms, 2m.
+    #[arg(long, default_value = "60s", value_parser = riskd::load::parse_duration)]
+    duration: std::time::Duration,
+    /// Paced but unrecorded time before it.
+    #[arg(long, default_value = "5s", value_parser = riskd::load::parse_duration)]
+    warmup: std::time::Duration,
+    /// Keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Users of the simulated population.
+    #[arg(long, default_value_t = 10_000)]
+    users: u32,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Share of scored logins whose outcome is reported.
+    #[arg(long, default_value_t = 0.5)]
+    outcome_share: f64,
+    /// A request unanswered after this is a timeout error.
+    #[arg(long, default_value = "10s", value_parser = riskd::load::parse_duration)]
+    timeout: std::time::Duration,
+    /// Prefix of the event ids (default: random).
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Search for the highest rate meeting --p99-max (no errors, 95% of the
+    /// rate achieved) instead of one run: steps of --step-duration after
+    /// --step-warmup each, between --rate-min and --rate-max.
+    #[arg(long)]
+    saturate: bool,
+    /// The saturation search's bound on p99.
+    #[arg(long, default_value = "5ms", value_parser = riskd::load::parse_duration)]
+    p99_max: std::time::Duration,
+    #[arg(long, default_value_t = 1000.0)]
+    rate_min: f64,
+    #[arg(long, default_value_t = 100_000.0)]
+    rate_max: f64,
+    /// Recorded time of each saturation step.
+    #[arg(long, default_value = "10s", value_parser = riskd::load::parse_duration)]
+    step_duration: std::time::Duration,
+    /// Unrecorded time at the start of each saturation step.
+    #[arg(long, default_value = "2s", value_parser = riskd::load::parse_duration)]
+    step_warmup: std::time::Duration,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -137,6 +196,7 @@ fn main() -> anyhow::Result<()> {
             output,
             attack_scale,
         } => simulate(users, days, seed, format, output, attack_scale),
+        Command::Load(args) => load(args),
     }
 }
 
@@ -379,4 +439,59 @@ fn simulate(
         }
         other => Ok(other?),
     }
+}
+
+fn load(args: LoadArgs) -> anyhow::Result<()> {
+    use riskd::load::{LoadConfig, LoadGenerator, SaturationConfig, SaturationStep};
+
+    let config = LoadConfig {
+        warmup: args.warmup,
+        connections: args.connections,
+        users: args.users,
+        seed: args.seed,
+        outcome_share: args.outcome_share,
+        request_timeout: args.timeout,
+        run_id: args.run_id,
+        ..LoadConfig::new(args.target, args.rate, args.duration)
+    };
+    let generator = LoadGenerator::new(config)?;
+    eprintln!(
+        "{} simulated logins pooled; event ids start with {}-",
+        generator.pool_len(),
+        generator.run_id()
+    );
+    let mut stdout = std::io::stdout().lock();
+    if args.saturate {
+        let search = SaturationConfig {
+            rate_min_per_s: args.rate_min,
+            rate_max_per_s: args.rate_max,
+            p99_max: args.p99_max,
+            step_duration: args.step_duration,
+            step_warmup: args.step_warmup,
+        };
+        eprintln!("{}", SaturationStep::HEADER);
+        let mut number = 0;
+        let report = generator.saturate(&search, |step| {
+            number += 1;
+            eprintln!("{}", step.row(number));
+        })?;
+        if args.json {
+            serde_json::to_writer_pretty(&mut stdout, &report)?;
+            writeln!(stdout)?;
+        } else {
+            write!(stdout, "{report}")?;
+            if let Some(best) = report.best() {
+                write!(stdout, "\nat the answer:\n{}", best.report)?;
+            }
+        }
+    } else {
+        let report = generator.run()?;
+        if args.json {
+            serde_json::to_writer_pretty(&mut stdout, &report)?;
+            writeln!(stdout)?;
+        } else {
+            write!(stdout, "{report}")?;
+        }
+    }
+    Ok(())
 }

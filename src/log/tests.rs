@@ -14,7 +14,7 @@ fn login(user: &str, n: u32) -> Event {
     attempt.timestamp_ms += i64::from(n);
     Event::Login {
         attempt,
-        outcome: if n % 3 == 0 {
+        outcome: if n.is_multiple_of(3) {
             Outcome::Failure
         } else {
             Outcome::Success

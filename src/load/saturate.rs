@@ -1,0 +1,128 @@
+//! The saturation search: the highest paced rate whose p99 (from the
+//! intended send time) stays within a bound with no errors. It doubles from
+//! the lowest rate until a step fails (or the highest rate passes), then
+//! bisects between the last pass and the first failure until they are
+//! within [`PRECISION`] of each other. A plain struct: the engine runs the
+//! steps it asks for.
+
+use super::report::RunReport;
+
+/// Bisection stops when the failing rate is within this factor of the passing one.
+pub const PRECISION: f64 = 1.05;
+/// At most this many steps, whatever the range.
+pub const STEPS_MAX: usize = 16;
+/// A step must achieve this share of its target rate: a server (or a
+/// generator) that cannot keep up has not met the rate, however fast the
+/// answers it does give.
+pub const ACHIEVED_SHARE_MIN: f64 = 0.95;
+
+/// Whether a step met the bound.
+pub fn passes(report: &RunReport, p99_max_us: u64) -> bool {
+    report.requests > 0
+        && report.errors.total == 0
+        && report.latency_us.all.p99_us <= p99_max_us
+        && report.rate_achieved_per_s >= ACHIEVED_SHARE_MIN * report.rate_target_per_s
+}
+
+#[derive(Clone, Debug)]
+pub struct SaturationSearch {
+    rate_min_per_s: f64,
+    rate_max_per_s: f64,
+    /// The highest rate that passed.
+    passed: Option<f64>,
+    /// The lowest rate that failed.
+    failed: Option<f64>,
+    steps: usize,
+}
+
+impl SaturationSearch {
+    /// `0 < rate_min_per_s <= rate_max_per_s` (checked by the caller's configuration).
+    pub fn new(rate_min_per_s: f64, rate_max_per_s: f64) -> SaturationSearch {
+        SaturationSearch {
+            rate_min_per_s,
+            rate_max_per_s,
+            passed: None,
+            failed: None,
+            steps: 0,
+        }
+    }
+
+    /// The next rate to try, or `None` when the search is over.
+    pub fn next_rate(&self) -> Option<f64> {
+        if self.steps >= STEPS_MAX {
+            return None;
+        }
+        match (self.passed, self.failed) {
+            (None, None) => Some(self.rate_min_per_s),
+            // Even the lowest rate failed.
+            (None, Some(_)) => None,
+            (Some(passed), None) if passed >= self.rate_max_per_s => None,
+            (Some(passed), None) => Some((passed * 2.0).min(self.rate_max_per_s)),
+            (Some(passed), Some(failed)) if failed <= passed * PRECISION => None,
+            (Some(passed), Some(failed)) => Some(((passed + failed) / 2.0).round()),
+        }
+    }
+
+    pub fn record(&mut self, rate_per_s: f64, passed: bool) {
+        self.steps += 1;
+        if passed {
+            self.passed = Some(self.passed.map_or(rate_per_s, |p| p.max(rate_per_s)));
+        } else {
+            self.failed = Some(self.failed.map_or(rate_per_s, |f| f.min(rate_per_s)));
+        }
+    }
+
+    /// The highest rate that passed so far.
+    pub fn best(&self) -> Option<f64> {
+        self.passed
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the search against a server that holds up to `capacity`.
+    fn search(min: f64, max: f64, capacity: f64) -> (Option<f64>, Vec<f64>) {
+        let mut search = SaturationSearch::new(min, max);
+        let mut tried = Vec::new();
+        while let Some(rate) = search.next_rate() {
+            tried.push(rate);
+            search.record(rate, rate <= capacity);
+        }
+        (search.best(), tried)
+    }
+
+    #[test]
+    fn it_ramps_then_bisects_to_within_the_precision() {
+        let (best, tried) = search(1_000.0, 100_000.0, 37_000.0);
+        assert_eq!(&tried[..7], &[1e3, 2e3, 4e3, 8e3, 16e3, 32e3, 64e3]);
+        let best = best.unwrap();
+        assert!(
+            best <= 37_000.0 && best * PRECISION >= 37_000.0,
+            "{best} {tried:?}"
+        );
+        assert!(tried.len() <= STEPS_MAX);
+    }
+
+    #[test]
+    fn the_ends_of_the_range() {
+        // Everything passes: the answer is the highest rate.
+        let (best, tried) = search(1_000.0, 100_000.0, f64::INFINITY);
+        assert_eq!(best, Some(100_000.0));
+        assert_eq!(tried.last(), Some(&100_000.0));
+        // Nothing passes: one step, no answer.
+        let (best, tried) = search(1_000.0, 100_000.0, 10.0);
+        assert_eq!(best, None);
+        assert_eq!(tried, vec![1_000.0]);
+        // A single-rate range.
+        let (best, tried) = search(500.0, 500.0, 1e9);
+        assert_eq!((best, tried), (Some(500.0), vec![500.0]));
+    }
+
+    #[test]
+    fn the_step_count_is_bounded() {
+        let (_, tried) = search(1.0, 1e12, 123_456_789.0);
+        assert_eq!(tried.len(), STEPS_MAX);
+    }
+}
