@@ -52,6 +52,8 @@ pub enum StartupError {
     GeoIp(#[from] GeoIpError),
     #[error("metrics registry: {0}")]
     Metrics(#[from] prometheus::Error),
+    #[error("loading partition {partition} failed unexpectedly (its loader thread panicked)")]
+    LoaderPanicked { partition: usize },
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -115,18 +117,48 @@ impl Application {
         let arbiters: Vec<Arbiter> = (0..config.partition_threads())
             .map(|_| Arbiter::new())
             .collect();
+        // Loading snapshots (and re-adding each user's share of the global
+        // statistics) is the slow part of a start: do it for all partitions
+        // at once, one thread per core.
+        let loaders = config.partition_threads().max(1);
+        let mut cores: Vec<Option<Result<PartitionCore, PartitionError>>> =
+            (0..config.log.partitions).map(|_| None).collect();
+        std::thread::scope(|scope| {
+            let jobs: Vec<_> = (0..loaders)
+                .map(|loader| {
+                    let (store, config, global, scoring) = (&store, &config, &global, &scoring);
+                    let (durability, snapshots, dead_letters) =
+                        (&durability, &snapshots, &dead_letters);
+                    scope.spawn(move || {
+                        (0..config.log.partitions)
+                            .filter(|id| *id as usize % loaders == loader)
+                            .map(|id| {
+                                let core = PartitionCore::open(
+                                    id,
+                                    store,
+                                    config,
+                                    global.clone(),
+                                    scoring.clone(),
+                                    durability.clone(),
+                                    snapshots.clone(),
+                                    dead_letters.clone(),
+                                );
+                                (id, core)
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            for job in jobs {
+                // A loader thread that panicked leaves its partitions as None.
+                for (id, core) in job.join().unwrap_or_default() {
+                    cores[id as usize] = Some(core);
+                }
+            }
+        });
         let mut handles = Vec::with_capacity(config.log.partitions as usize);
-        for id in 0..config.log.partitions {
-            let core = PartitionCore::open(
-                id,
-                &store,
-                &config,
-                global.clone(),
-                scoring.clone(),
-                durability.clone(),
-                snapshots.clone(),
-                dead_letters.clone(),
-            )?;
+        for (id, core) in cores.into_iter().enumerate() {
+            let core = core.ok_or(StartupError::LoaderPanicked { partition: id })??;
             let actor = PartitionActor::new(
                 core,
                 readiness.clone(),
@@ -134,7 +166,7 @@ impl Application {
                 config.partition.replay_batch_records,
             );
             let capacity = config.partition.mailbox_capacity + MAILBOX_SLACK;
-            let arbiter = &arbiters[id as usize % arbiters.len()];
+            let arbiter = &arbiters[id % arbiters.len()];
             let addr = PartitionActor::start_in_arbiter(
                 &arbiter.handle(),
                 move |ctx: &mut Context<PartitionActor>| {

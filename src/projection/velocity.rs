@@ -67,6 +67,9 @@ pub struct SourceStats {
     pub accounts: u32,
     /// Most failures of a single account from this source.
     pub failures_per_account_max: u32,
+    /// Accounts with at most the caller's `few_failures_max` failures from
+    /// this source (the signature of spraying one password over many accounts).
+    pub accounts_with_few_failures: u32,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -141,8 +144,15 @@ impl Velocity {
         }
     }
 
-    /// Failures from `source` in `(to_ms - window_ms, to_ms]`.
-    pub fn stats(&self, source: u64, to_ms: TimestampMs, window_ms: i64) -> SourceStats {
+    /// Failures from `source` in `(to_ms - window_ms, to_ms]`; accounts with at
+    /// most `few_failures_max` of them are counted apart.
+    pub fn stats(
+        &self,
+        source: u64,
+        to_ms: TimestampMs,
+        window_ms: i64,
+        few_failures_max: u32,
+    ) -> SourceStats {
         let Some(entries) = self.sources.get(&source) else {
             return SourceStats::default();
         };
@@ -160,6 +170,7 @@ impl Velocity {
         };
         for run in recent.chunk_by(|a, b| a == b) {
             stats.accounts += 1;
+            stats.accounts_with_few_failures += u32::from(run.len() <= few_failures_max as usize);
             stats.failures_per_account_max = stats.failures_per_account_max.max(run.len() as u32);
         }
         stats
@@ -217,22 +228,23 @@ mod tests {
         for (user, t) in [("a", 1_000), ("b", 2_000), ("b", 3_000), ("c", 500_000)] {
             v.add_failure(&s, account(user), t);
         }
-        let stats = v.stats(s.ip, 10_000, 60_000);
+        let stats = v.stats(s.ip, 10_000, 60_000, 2);
         assert_eq!(
             stats,
             SourceStats {
                 failures: 3,
                 accounts: 2,
-                failures_per_account_max: 2
+                failures_per_account_max: 2,
+                accounts_with_few_failures: 2
             }
         );
         // The network and the ASN see the same failures.
-        assert_eq!(v.stats(s.prefix, 10_000, 60_000), stats);
-        assert_eq!(v.stats(s.asn.unwrap(), 600_000, 1_000_000).accounts, 3);
+        assert_eq!(v.stats(s.prefix, 10_000, 60_000, 2), stats);
+        assert_eq!(v.stats(s.asn.unwrap(), 600_000, 1_000_000, 2).accounts, 3);
         // Another address in the same /24 shares the prefix, not the address.
         let neighbour = Sources::of("192.0.2.99".parse().unwrap(), Some(64500));
         assert_eq!(neighbour.prefix, s.prefix);
-        assert_eq!(v.stats(neighbour.ip, 10_000, 60_000).failures, 0);
+        assert_eq!(v.stats(neighbour.ip, 10_000, 60_000, 2).failures, 0);
     }
 
     #[test]
@@ -241,7 +253,7 @@ mod tests {
         let s = Sources::of("198.51.100.1".parse().unwrap(), None);
         v.add_failure(&s, account("a"), 1_000);
         v.remove_failure(&s, account("a"), 1_000);
-        assert_eq!(v.stats(s.ip, 2_000, 60_000), SourceStats::default());
+        assert_eq!(v.stats(s.ip, 2_000, 60_000, 2), SourceStats::default());
         assert_eq!(v.sources_len(), 0);
     }
 
@@ -253,7 +265,7 @@ mod tests {
             v.add_failure(&s, account(&format!("u{i}")), i);
         }
         assert_eq!(
-            v.stats(s.ip, 100, 1_000).failures,
+            v.stats(s.ip, 100, 1_000, 2).failures,
             8,
             "only the newest 8 are kept"
         );
@@ -276,6 +288,6 @@ mod tests {
             4_000_000,
         );
         v.sweep();
-        assert_eq!(v.stats(s.ip, 1, 10).failures, 0);
+        assert_eq!(v.stats(s.ip, 1, 10, 2).failures, 0);
     }
 }

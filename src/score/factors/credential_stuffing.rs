@@ -36,11 +36,13 @@ impl Factor for CredentialStuffing {
         let sources = keys.sources;
         let velocity = &input.global.velocity;
         let at = keys.timestamp_ms;
-        let ip = velocity.stats(sources.ip, at, self.window_ms).accounts;
-        let prefix = velocity.stats(sources.prefix, at, self.window_ms).accounts;
+        let ip = velocity.stats(sources.ip, at, self.window_ms, 0).accounts;
+        let prefix = velocity
+            .stats(sources.prefix, at, self.window_ms, 0)
+            .accounts;
         let asn = sources
             .asn
-            .map_or(0, |asn| velocity.stats(asn, at, self.window_ms).accounts);
+            .map_or(0, |asn| velocity.stats(asn, at, self.window_ms, 0).accounts);
         let (accounts, place) = if ip >= self.ip_accounts_min {
             (ip, format!("IP address {}", keys.ip))
         } else if prefix >= self.prefix_accounts_min {

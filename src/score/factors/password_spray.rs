@@ -1,6 +1,8 @@
 //! `password_spray`: many accounts, few attempts each, from one IP address
 //! in a window: one common password tried against many accounts, slowly
-//! enough to stay under per-account lockouts.
+//! enough to stay under per-account lockouts. Counts the accounts with at
+//! most a couple of failures from the address, so hammering one extra
+//! account does not hide the spray.
 
 use crate::config::ruleset::PasswordSprayRules;
 use crate::score::{Contribution, Factor, FactorInput};
@@ -31,24 +33,24 @@ impl Factor for PasswordSpray {
     fn evaluate(&self, input: &FactorInput<'_>) -> Option<Contribution> {
         let keys = input.keys;
         let source = keys.sources.ip;
-        let stats = input
-            .global
-            .velocity
-            .stats(source, keys.timestamp_ms, self.window_ms);
-        if stats.accounts < self.accounts_min
-            || stats.failures_per_account_max > self.failures_per_account_max
-        {
+        let stats = input.global.velocity.stats(
+            source,
+            keys.timestamp_ms,
+            self.window_ms,
+            self.failures_per_account_max,
+        );
+        let sprayed = stats.accounts_with_few_failures;
+        if sprayed < self.accounts_min {
             return None;
         }
         Some(Contribution {
             logit: self.weight,
-            value: Some(f64::from(stats.accounts)),
+            value: Some(f64::from(sprayed)),
             detail: format!(
-                "{} accounts failed from IP address {} in the last {} s, at most {} times each",
-                stats.accounts,
+                "{sprayed} accounts failed at most {} times each from IP address {} in the last {} s",
+                self.failures_per_account_max,
                 keys.ip,
-                self.window_ms / 1000,
-                stats.failures_per_account_max
+                self.window_ms / 1000
             ),
             forces: None,
         })
@@ -71,7 +73,7 @@ mod tests {
     }
 
     #[test]
-    fn few_failures_on_many_accounts_is_a_spray_many_on_one_is_not() {
+    fn few_failures_on_many_accounts_is_a_spray_even_beside_a_hammered_one() {
         let mut fx = Fixture::new();
         for i in 0..8 {
             let attempt = fx
