@@ -25,6 +25,7 @@ pub struct Metrics {
     pub request_seconds: HistogramVec,
     pub shadow_decisions: IntCounterVec,
     pub signals_unknown: IntCounter,
+    pub erasures_compacted: IntCounter,
 }
 
 /// Latency buckets from 10 µs to 1 s.
@@ -82,6 +83,10 @@ impl Metrics {
                 Opts::new("shadow_decisions_total", "Shadow mode: live x candidate decisions"),
                 &["live", "candidate"],
             )?,
+            erasures_compacted: IntCounter::new(
+                "erasures_compacted_total",
+                "Erased users whose records have left the log (compaction finished)",
+            )?,
             signals_unknown: IntCounter::new(
                 "signals_unknown_total",
                 "Request signals the live ruleset does not know (ignored)",
@@ -107,6 +112,7 @@ impl Metrics {
         r.register(Box::new(metrics.partitions_ready.clone()))?;
         r.register(Box::new(metrics.shadow_decisions.clone()))?;
         r.register(Box::new(metrics.signals_unknown.clone()))?;
+        r.register(Box::new(metrics.erasures_compacted.clone()))?;
 
         Ok(metrics)
     }

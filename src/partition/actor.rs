@@ -175,8 +175,11 @@ impl PartitionActor {
             actor.compaction_running = false;
             match result {
                 Ok(Ok(erasures)) => {
-                    if let Err(err) = actor.core.finish_erasures(&erasures) {
+                    match actor.core.finish_erasures(&erasures) {
+                        Ok(()) => actor.metrics.erasures_compacted.inc_by(erasures.len() as u64),
+                        Err(err) => {
                         tracing::error!(partition = actor.core.id(), error = %err, "finishing erasures failed");
+                        }
                     }
                 }
                 Ok(Err(err)) => {

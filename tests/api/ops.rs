@@ -15,7 +15,14 @@ fn healthz_is_200_while_the_process_runs() {
 fn readyz_is_200_once_every_partition_has_caught_up() {
     let app = spawn_app();
     let reply = app.get("/readyz");
-    reply.expect(200);
+    let body = reply.expect(200);
+    assert_eq!(body["status"], "ready", "{}", reply.text);
+    let ready = crate::helpers::metric(&app.get("/metrics").text, "riskd_partitions_ready");
+    assert_eq!(
+        body["partitions"].as_f64(),
+        Some(ready),
+        "every partition counted as caught up"
+    );
 }
 
 #[test]

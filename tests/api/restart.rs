@@ -3,11 +3,13 @@
 //! replays the whole log. Either way the state is the one before the stop.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::helpers::{at, spawn_app, spawn_app_in, spawn_app_with, TestApp, TEST_PARTITIONS};
+use crate::helpers::{
+    at, metric, spawn_app, spawn_app_in, spawn_app_with, TestApp, TEST_PARTITIONS,
+};
 
 const HOME_IP: &str = "192.0.2.10";
 
@@ -267,7 +269,12 @@ fn probes(app: &TestApp, run: &str, users: &[String]) -> Vec<Value> {
 
 #[test]
 fn a_snapshot_and_a_full_replay_give_the_same_state() {
-    let app = spawn_app();
+    // Periodic snapshots while the stream runs and none at shutdown, so the
+    // first restart really is a snapshot plus a log tail.
+    let app = spawn_app_with(|c| {
+        c.snapshot.every_events = 25;
+        c.snapshot.on_shutdown = false;
+    });
     let users: Vec<String> = (0..50).map(|i| format!("replay-{i}")).collect();
     varied_stream(&app, &users);
     let live = contexts(&app, &users);
@@ -285,10 +292,14 @@ fn a_snapshot_and_a_full_replay_give_the_same_state() {
         live_probes[1]
     );
 
-    // Let the erasure's background compaction finish before stopping.
-    std::thread::sleep(Duration::from_millis(300));
     let dir = app.stop();
+    let periodic = std::fs::read_dir(dir.path().join("snapshots"))
+        .unwrap()
+        .count();
+    assert!(periodic > 0, "periodic snapshots were written");
     let app = spawn_app_in(dir, |_| {});
+    let replayed = metric(&app.get("/metrics").text, "riskd_replayed_records_total");
+    assert!(replayed > 0.0, "the restart replayed a log tail");
     assert_same_contexts(&live, &contexts(&app, &users), "snapshot + log tail");
     assert_eq!(
         probes(&app, "snapshot", &users),
@@ -340,8 +351,13 @@ fn a_restart_after_erasing_the_last_user_of_a_partition_starts() {
     assert_eq!(app.erase(gone).expect(202)["existed"], true);
     assert_eq!(app.context(gone).status, 404);
     let kept = app.context(&stays).body;
-    // Let the erasure's background compaction finish.
-    std::thread::sleep(Duration::from_millis(300));
+    // The erase record must be compacted away (the partition's last record
+    // removed) before the restart, or the test proves nothing.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metric(&app.get("/metrics").text, "riskd_erasures_compacted_total") < 1.0 {
+        assert!(Instant::now() < deadline, "the erasure was never compacted");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 
     let dir = app.stop();
     let app = crate::helpers::launch(dir, |_| {})
