@@ -132,7 +132,7 @@ impl Backtest {
             assessments: Vec::with_capacity(scorers.len()),
             scorers,
             projection: Projection::new(config.projection.clone(), config.partition.attempts_max),
-            global: GlobalState::new(),
+            global: GlobalState::for_config(&config.projection),
             users: HashMap::new(),
             logins: 0,
             last_timestamp_ms: i64::MIN,
@@ -232,7 +232,7 @@ impl Backtest {
         }
 
         self.projection
-            .apply(&Event::Login { attempt, outcome }, &self.global);
+            .apply_keyed(&Event::Login { attempt, outcome }, Some(keys), &self.global);
         &self.assessments
     }
 

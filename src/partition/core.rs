@@ -220,9 +220,18 @@ impl PartitionCore {
     }
 
     fn append_and_apply(&mut self, event: &Event) -> Result<Applied, PartitionError> {
+        self.append_and_apply_keyed(event, None)
+    }
+
+    /// Appends, then folds with the attempt's keys if the caller has them.
+    fn append_and_apply_keyed(
+        &mut self,
+        event: &Event,
+        keys: Option<AttemptKeys>,
+    ) -> Result<Applied, PartitionError> {
         debug_assert!(!self.recovering);
         self.log.append(event)?;
-        let applied = self.projection.apply(event, &self.global);
+        let applied = self.projection.apply_keyed(event, keys, &self.global);
         self.next_to_apply = self.log.next_offset();
         Ok(applied)
     }
@@ -281,7 +290,7 @@ impl PartitionCore {
             attempt,
             assessment,
         };
-        self.append_and_apply(&event)?;
+        self.append_and_apply_keyed(&event, Some(keys))?;
         let Event::Attempt { assessment, .. } = event else {
             unreachable!("constructed above")
         };

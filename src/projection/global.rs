@@ -110,3 +110,18 @@ impl GlobalState {
         self.hostile_ips.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    #[test]
+    fn the_unconfigured_defaults_are_the_configuration_files_defaults() {
+        let configured = GlobalState::for_config(&Config::embedded().unwrap().projection);
+        assert_eq!(
+            GlobalState::new().velocity.limits(),
+            configured.velocity.limits()
+        );
+    }
+}

@@ -109,12 +109,24 @@ impl Projection {
 
     /// Folds one event. Global deltas go to `global`.
     pub fn apply(&mut self, event: &Event, global: &GlobalState) -> Applied {
+        self.apply_keyed(event, None, global)
+    }
+
+    /// [`Self::apply`] with the attempt's keys already derived (the caller
+    /// scored the attempt with them): deriving them again formats strings
+    /// on the hot path. `keys` must be `AttemptKeys::of` the event's attempt.
+    pub fn apply_keyed(
+        &mut self,
+        event: &Event,
+        keys: Option<AttemptKeys>,
+        global: &GlobalState,
+    ) -> Applied {
         match event {
             Event::Attempt {
                 attempt,
                 assessment,
             } => {
-                self.remember(attempt, Some(assessment.clone()), global);
+                self.remember(attempt, Some(assessment.clone()), keys, global);
                 Applied::Recorded
             }
             Event::Outcome(report) => self.apply_report(report, global),
@@ -122,7 +134,7 @@ impl Projection {
                 if self.attempts.contains_key(&attempt.attempt_id) {
                     return Applied::Duplicate;
                 }
-                let keys = self.remember(attempt, None, global);
+                let keys = self.remember(attempt, None, keys, global);
 
                 self.resolve(
                     &attempt.attempt_id,
@@ -213,9 +225,11 @@ impl Projection {
         &mut self,
         attempt: &LoginAttempt,
         assessment: Option<Assessment>,
+        keys: Option<AttemptKeys>,
         global: &GlobalState,
     ) -> AttemptKeys {
-        let keys = AttemptKeys::of(attempt);
+        let keys = keys.unwrap_or_else(|| AttemptKeys::of(attempt));
+        debug_assert_eq!(keys, AttemptKeys::of(attempt));
         let record = AttemptRecord {
             user_id: attempt.user_id.clone(),
             keys: keys.clone(),

@@ -72,7 +72,7 @@ pub struct SourceStats {
     pub accounts_with_few_failures: u32,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VelocityLimits {
     pub entries_per_source_max: usize,
     pub sources_max: usize,
@@ -189,6 +189,10 @@ impl Velocity {
             entries.retain(|(t, _)| *t > horizon);
             !entries.is_empty()
         });
+    }
+
+    pub fn limits(&self) -> VelocityLimits {
+        self.limits
     }
 
     pub fn sources_len(&self) -> usize {
