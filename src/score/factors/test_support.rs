@@ -90,12 +90,10 @@ impl Fixture {
         self.now_ms += ms;
     }
 
+    /// As the embedded ruleset classifies this user's history.
     pub fn history(&self) -> HistoryState {
-        match self.user.as_ref().map_or(0, |u| u.successes) {
-            0 => HistoryState::None,
-            1..=4 => HistoryState::Thin,
-            _ => HistoryState::Established,
-        }
+        crate::score::Scorer::new(crate::config::Ruleset::embedded().unwrap())
+            .history_state(self.user.as_ref())
     }
 
     pub fn evaluate(
