@@ -13,9 +13,12 @@
 //!    ▼
 //!  Router ── partition_of(user_id) ─ partition/router.rs: bounded in-flight per partition
 //!    │                                          (full → 429 overloaded, never an unbounded queue)
+//!    ├─ score, outcome: on the HTTP worker, under the partition's lock (no thread hop)
+//!    └─ bulk ingest, erase, user reads: through the partition actor's mailbox
 //!    ▼
-//!  PartitionActor (one per partition, partition/actor.rs: a thin shell)
-//!    └─ PartitionCore (partition/core.rs, plain struct)
+//!  PartitionActor (one per partition, partition/actor.rs: owns the partition's
+//!    lifecycle: log replay at start, background snapshots and compactions)
+//!    └─ PartitionCore (partition/core.rs, plain struct, behind the partition's lock)
 //!         1. score from memory:  Scorer (score/, one file per factor)
 //!                                  reads Projection (projection/) + GlobalState
 //!         2. append to the log:  PartitionLog (log/), sled tree, postcard envelope (event/codec.rs)
@@ -27,9 +30,9 @@
 //!
 //! # Invariants
 //!
-//! - Per user, order: a user's events all go through one partition actor,
+//! - Per user, order: a user's events all go through one partition core,
 //!   which appends each event to its log before applying it to its
-//!   projection, on one thread. A request sees every earlier event of its
+//!   projection, under one lock. A request sees every earlier event of its
 //!   user (read your writes), and the projection is always the fold of a log
 //!   prefix.
 //! - Durability: `POST /v1/outcomes`, `POST /v1/events` and

@@ -20,7 +20,7 @@ use crate::geoip::{DbSource, GeoIp, GeoIpError};
 use crate::http::{self, AppState};
 use crate::log::{Durability, GroupCommit, LogError, LogStore};
 use crate::metrics::Metrics;
-use crate::partition::actor::PartitionActor;
+use crate::partition::actor::{PartitionActor, Shared};
 use crate::partition::router::PartitionHandle;
 use crate::partition::{PartitionCore, PartitionError, Readiness, Router};
 use crate::projection::GlobalState;
@@ -159,8 +159,9 @@ impl Application {
         let mut handles = Vec::with_capacity(config.log.partitions as usize);
         for (id, core) in cores.into_iter().enumerate() {
             let core = core.ok_or(StartupError::LoaderPanicked { partition: id })??;
+            let shared = Shared::new(core, &metrics);
             let actor = PartitionActor::new(
-                core,
+                shared.clone(),
                 readiness.clone(),
                 metrics.clone(),
                 config.partition.replay_batch_records,
@@ -174,7 +175,7 @@ impl Application {
                     actor
                 },
             );
-            handles.push(PartitionHandle::new(addr));
+            handles.push(PartitionHandle::new(addr, shared));
         }
         let router = Router::new(handles, config.partition.mailbox_capacity, metrics.clone());
 

@@ -56,7 +56,6 @@ pub async fn handle(
     let scored = state
         .router
         .score(attempt)
-        .await
         .map_err(|e| ApiError::from_route(e, state.retry_after_s))?;
     if let Some(ticket) = scored.ticket {
         ticket

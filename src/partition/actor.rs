@@ -1,28 +1,77 @@
-//! The partition actor: a shell that hands each message to its
-//! [`PartitionCore`] and replies through the message's oneshot channel.
-//! Recovery runs as a chain of self-notified steps so the actor (and the
-//! HTTP server) stay responsive while a partition replays its log.
+//! The partition actor: the owner of a partition's lifecycle. It replays
+//! the log at start (a chain of self-notified steps, so the HTTP server
+//! stays responsive), writes snapshots and runs compactions in the
+//! background, takes bulk ingests and the rarer requests through its
+//! mailbox, and writes the last snapshot at shutdown.
+//!
+//! The two calls on a login's critical path (score, outcome) do not go
+//! through the mailbox: the router runs them on the calling HTTP worker
+//! under the partition's lock (see [`Shared`]), and sends the actor a
+//! [`Maintain`] message only when a snapshot or a compaction is due.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::fut::{wrap_future, ActorFutureExt};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::core::{Ingested, PartitionCore, PartitionError, Scored};
+use super::core::{Ingested, PartitionCore, PartitionError};
 use super::Readiness;
-use crate::event::{LoginAttempt, Outcome, OutcomeReport, TimestampMs};
+use crate::event::{LoginAttempt, Outcome, TimestampMs};
 use crate::log::Ticket;
 use crate::metrics::Metrics;
 use crate::projection::UserContext;
 
 pub type Reply<T> = oneshot::Sender<T>;
 
-/// A request for a partition.
+/// Logins of a bulk ingest folded under one hold of the partition's lock.
+/// Between chunks the lock is released, so a live score for this
+/// partition waits at most one chunk (about 10 ms), not a whole bulk
+/// request (up to 100,000 lines).
+pub const INGEST_CHUNK_LOGINS: usize = 1024;
+
+/// What a partition's actor and the HTTP workers share.
+///
+/// Why a lock and not only the mailbox: on this two-core target a mailbox
+/// round trip is two cross-thread wake-ups (an eventfd write and a context
+/// switch each way), which profiling showed to cost more than scoring,
+/// appending and folding together. Under the lock the worker does that
+/// work itself; the lock is held for microseconds, except by the actor's
+/// own long steps (replay, snapshot encoding, one ingest chunk), and the
+/// workers do not wait on replay: they check `caught_up` first.
+pub struct Shared {
+    pub(super) core: parking_lot::Mutex<PartitionCore>,
+    /// The partition has replayed its log tail and serves requests.
+    pub(super) caught_up: AtomicBool,
+    /// Requests admitted and not yet finished (queued in the mailbox,
+    /// waiting for the lock, or holding it); bounded by the mailbox capacity.
+    pub(super) inflight: Arc<AtomicUsize>,
+    /// A [`Maintain`] message is on its way (one is enough).
+    pub(super) maintenance_requested: AtomicBool,
+    /// This partition's `riskd_users` series, resolved once.
+    users_gauge: prometheus::IntGauge,
+}
+
+impl Shared {
+    pub fn new(core: PartitionCore, metrics: &Metrics) -> Arc<Shared> {
+        let users_gauge = metrics.users.with_label_values(&[&core.id().to_string()]);
+        Arc::new(Shared {
+            core: parking_lot::Mutex::new(core),
+            caught_up: AtomicBool::new(false),
+            inflight: Arc::default(),
+            maintenance_requested: AtomicBool::new(false),
+            users_gauge,
+        })
+    }
+
+    pub(super) fn publish_users(&self, core: &PartitionCore) {
+        self.users_gauge.set(core.projection().users_len() as i64);
+    }
+}
+
+/// A request for a partition's mailbox.
 pub enum Command {
-    Score(Box<LoginAttempt>, Reply<Result<Scored, PartitionError>>),
-    Outcome(OutcomeReport, Reply<Result<(Ticket, bool), PartitionError>>),
     Ingest(
         Vec<(LoginAttempt, Outcome)>,
         Reply<Result<Ingested, PartitionError>>,
@@ -37,8 +86,7 @@ pub enum Command {
     Checkpoint(Reply<Result<(), PartitionError>>),
 }
 
-/// A slot in a partition's bounded queue, released when the actor takes
-/// the message (or drops it).
+/// A slot in a partition's bounded in-flight count, released when dropped.
 pub struct Permit(Option<Arc<AtomicUsize>>);
 
 impl Permit {
@@ -69,69 +117,73 @@ impl Message for Envelope {
     type Result = ();
 }
 
+/// A write on the direct path found a snapshot or a compaction due.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Maintain;
+
 #[derive(Message)]
 #[rtype(result = "()")]
 struct ReplayStep;
 
 pub struct PartitionActor {
-    core: PartitionCore,
+    shared: Arc<Shared>,
     readiness: Arc<Readiness>,
     metrics: Arc<Metrics>,
     replay_batch_records: usize,
     /// A snapshot is being written on a background thread.
     snapshot_in_flight: bool,
-    /// This partition's `riskd_users` series, resolved once (not per request).
-    users_gauge: prometheus::IntGauge,
     /// A compaction job is running on a background thread.
     compaction_running: bool,
 }
 
 impl PartitionActor {
     pub fn new(
-        core: PartitionCore,
+        shared: Arc<Shared>,
         readiness: Arc<Readiness>,
         metrics: Arc<Metrics>,
         replay_batch_records: usize,
     ) -> Self {
-        let users_gauge = metrics.users.with_label_values(&[&core.id().to_string()]);
         PartitionActor {
-            core,
+            shared,
             readiness,
             metrics,
             replay_batch_records,
             snapshot_in_flight: false,
-            users_gauge,
             compaction_running: false,
         }
     }
 
-    fn publish_users(&self) {
-        self.users_gauge
-            .set(self.core.projection().users_len() as i64);
-    }
-
     fn after_write(&mut self, ctx: &mut Context<Self>) {
-        if self.core.snapshot_due() && !self.snapshot_in_flight {
+        let snapshot_due = self.shared.core.lock().snapshot_due();
+        if snapshot_due && !self.snapshot_in_flight {
             self.snapshot_in_background(ctx);
         }
         self.compact_in_background(ctx);
     }
 
-    /// Encodes the snapshot here (the state must hold still), writes it elsewhere.
+    /// Encodes the snapshot here (under the lock: the state must hold
+    /// still), writes it on a blocking thread.
     fn snapshot_in_background(&mut self, ctx: &mut Context<Self>) {
-        let (offset, bytes) = match self.core.snapshot_bytes() {
+        let (encoded, store, durability, id) = {
+            let mut core = self.shared.core.lock();
+            (
+                core.snapshot_bytes(),
+                core.snapshot_store().clone(),
+                core.durability().clone(),
+                core.id(),
+            )
+        };
+        let (offset, bytes) = match encoded {
             Ok(Some(snapshot)) => snapshot,
             Ok(None) => return,
             Err(err) => {
-                tracing::error!(partition = self.core.id(), error = %err, "snapshot encoding failed");
+                tracing::error!(partition = id, error = %err, "snapshot encoding failed");
                 self.metrics.snapshots.with_label_values(&["error"]).inc();
                 return;
             }
         };
         self.snapshot_in_flight = true;
-        let store = self.core.snapshot_store().clone();
-        let durability = self.core.durability().clone();
-        let id = self.core.id();
         // The records the snapshot covers were all appended before this
         // barrier is requested, so once it completes they are durable and
         // the snapshot may be written.
@@ -141,21 +193,25 @@ impl PartitionActor {
             Ok(())
         });
 
-        ctx.spawn(wrap_future::<_, Self>(write).map(|result, actor, _| {
-            actor.snapshot_in_flight = false;
-            let outcome = match result {
-                Ok(Ok(())) => "ok",
-                Ok(Err(err)) => {
-                    tracing::error!(partition = actor.core.id(), error = %err, "snapshot write failed");
-                    "error"
-                }
-                Err(err) => {
-                    tracing::error!(partition = actor.core.id(), error = %err, "snapshot task failed");
-                    "error"
-                }
-            };
-            actor.metrics.snapshots.with_label_values(&[outcome]).inc();
-        }));
+        ctx.spawn(
+            wrap_future::<_, Self>(write).map(move |result, actor, ctx| {
+                actor.snapshot_in_flight = false;
+                let outcome = match result {
+                    Ok(Ok(())) => "ok",
+                    Ok(Err(err)) => {
+                        tracing::error!(partition = id, error = %err, "snapshot write failed");
+                        "error"
+                    }
+                    Err(err) => {
+                        tracing::error!(partition = id, error = %err, "snapshot task failed");
+                        "error"
+                    }
+                };
+                actor.metrics.snapshots.with_label_values(&[outcome]).inc();
+                // Writes that came meanwhile may have made the next one due.
+                actor.after_write(ctx);
+            }),
+        );
     }
 
     /// One compaction job at a time; erasures arriving meanwhile wait for
@@ -164,36 +220,65 @@ impl PartitionActor {
         if self.compaction_running {
             return;
         }
-        let erasures = self.core.take_pending_erasures();
-        if erasures.is_empty() {
-            return;
-        }
+        let (erasures, job, id) = {
+            let mut core = self.shared.core.lock();
+            let erasures = core.take_pending_erasures();
+            if erasures.is_empty() {
+                return;
+            }
+            let job = core.compaction_job(erasures.clone());
+            (erasures, job, core.id())
+        };
         let count = erasures.len();
         self.compaction_running = true;
-        let job = actix_web::rt::task::spawn_blocking(self.core.compaction_job(erasures));
+        let job = actix_web::rt::task::spawn_blocking(job);
         ctx.spawn(wrap_future::<_, Self>(job).map(move |result, actor, ctx| {
             actor.compaction_running = false;
             match result {
                 Ok(Ok(erasures)) => {
-                    match actor.core.finish_erasures(&erasures) {
+                    let finished = actor.shared.core.lock().finish_erasures(&erasures);
+                    match finished {
                         Ok(()) => actor.metrics.erasures_compacted.inc_by(erasures.len() as u64),
                         Err(err) => {
-                        tracing::error!(partition = actor.core.id(), error = %err, "finishing erasures failed");
+                            tracing::error!(partition = id, error = %err, "finishing erasures failed");
                         }
                     }
                 }
                 Ok(Err(err)) => {
-                    tracing::error!(partition = actor.core.id(), error = %err, "compaction failed; retried at next start");
-                    actor.core.abandon_erasures(count);
+                    tracing::error!(partition = id, error = %err, "compaction failed; retried at next start");
+                    actor.shared.core.lock().abandon_erasures(count);
                 }
                 Err(err) => {
-                    tracing::error!(partition = actor.core.id(), error = %err, "compaction task failed; retried at next start");
-                    actor.core.abandon_erasures(count);
+                    tracing::error!(partition = id, error = %err, "compaction task failed; retried at next start");
+                    actor.shared.core.lock().abandon_erasures(count);
                 }
             }
             // Erasures that arrived while this one ran.
             actor.compact_in_background(ctx);
         }));
+    }
+
+    /// A bulk ingest, chunk by chunk (see [`INGEST_CHUNK_LOGINS`]). A chunk
+    /// is one atomic log batch; the reply's ticket comes from the last
+    /// chunk's barrier request, which covers every chunk before it.
+    fn ingest(&self, mut logins: Vec<(LoginAttempt, Outcome)>) -> Result<Ingested, PartitionError> {
+        let mut rest = logins.split_off(logins.len().min(INGEST_CHUNK_LOGINS));
+        let mut offset = logins.len();
+        let mut total = self.shared.core.lock().ingest(logins)?;
+        while !rest.is_empty() {
+            let later = rest.split_off(rest.len().min(INGEST_CHUNK_LOGINS));
+            let chunk_len = rest.len();
+            let mut chunk = self.shared.core.lock().ingest(rest)?;
+            total.recorded += chunk.recorded;
+            total.duplicates += chunk.duplicates;
+            total
+                .conflicts
+                .extend(chunk.conflicts.drain(..).map(|index| index + offset));
+            total.ticket = chunk.ticket;
+            offset += chunk_len;
+            rest = later;
+        }
+        Ok(total)
     }
 }
 
@@ -209,32 +294,44 @@ impl Handler<ReplayStep> for PartitionActor {
     type Result = ();
 
     fn handle(&mut self, _: ReplayStep, ctx: &mut Self::Context) {
-        match self
-            .core
-            .replay_step(self.replay_batch_records, crate::clock::now_ms())
-        {
+        let mut core = self.shared.core.lock();
+        match core.replay_step(self.replay_batch_records, crate::clock::now_ms()) {
             Ok(read) => {
                 self.metrics.replayed_records.inc_by(read as u64);
-                if self.core.is_recovering() {
+                if core.is_recovering() {
                     ctx.notify(ReplayStep);
                 } else {
                     tracing::info!(
-                        partition = self.core.id(),
-                        users = self.core.projection().users_len(),
-                        next_offset = self.core.next_offset(),
+                        partition = core.id(),
+                        users = core.projection().users_len(),
+                        next_offset = core.next_offset(),
                         "partition caught up with its log"
                     );
-                    self.publish_users();
+                    self.shared.publish_users(&core);
+                    drop(core);
+                    self.shared.caught_up.store(true, Ordering::Release);
                     self.readiness.mark_caught_up();
                     self.metrics.partitions_ready.inc();
                     self.after_write(ctx);
                 }
             }
             Err(err) => {
-                tracing::error!(partition = self.core.id(), error = %err, "replay failed; retrying in 1 s");
+                tracing::error!(partition = core.id(), error = %err, "replay failed; retrying in 1 s");
                 ctx.notify_later(ReplayStep, std::time::Duration::from_secs(1));
             }
         }
+    }
+}
+
+impl Handler<Maintain> for PartitionActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Maintain, ctx: &mut Self::Context) {
+        // Cleared first: a write after this point asks again.
+        self.shared
+            .maintenance_requested
+            .store(false, Ordering::Release);
+        self.after_write(ctx);
     }
 }
 
@@ -246,35 +343,28 @@ impl Handler<Envelope> for PartitionActor {
         drop(permit);
         // A send error means the requester went away; the work is done regardless.
         match command {
-            Command::Score(attempt, reply) => {
-                let timer = self.metrics.score_seconds.start_timer();
-                let result = self.core.score(*attempt);
-                timer.observe_duration();
-                let _ = reply.send(result);
-            }
-            Command::Outcome(report, reply) => {
-                let _ = reply.send(self.core.outcome(report));
-            }
             Command::Ingest(logins, reply) => {
-                let _ = reply.send(self.core.ingest(logins));
+                let _ = reply.send(self.ingest(logins));
             }
             Command::Erase(user_id, now_ms, reply) => {
                 let result = self
+                    .shared
                     .core
+                    .lock()
                     .erase(user_id, now_ms)
                     .map(|(existed, _, ticket)| (existed, ticket));
                 let _ = reply.send(result);
             }
             Command::User(user_id, reply) => {
-                let _ = reply.send(self.core.user(&user_id));
+                let _ = reply.send(self.shared.core.lock().user(&user_id));
                 return;
             }
             Command::Checkpoint(reply) => {
-                let _ = reply.send(self.core.checkpoint());
+                let _ = reply.send(self.shared.core.lock().checkpoint());
                 return;
             }
         }
-        self.publish_users();
+        self.shared.publish_users(&self.shared.core.lock());
         self.after_write(ctx);
     }
 }

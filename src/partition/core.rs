@@ -416,6 +416,12 @@ impl PartitionCore {
             && self.events_since_snapshot() >= self.settings.snapshot_every_events
     }
 
+    /// Whether the actor has background work to start: a snapshot or a
+    /// compaction (checked after each write on the direct path).
+    pub fn maintenance_due(&self) -> bool {
+        self.snapshot_due() || !self.pending_erasures.is_empty()
+    }
+
     fn may_snapshot(&self) -> bool {
         !self.recovering && self.erasures_running == 0
     }

@@ -1,7 +1,9 @@
-//! Partitions: one actor per log partition, owning that partition's log
-//! writer and projection. `core` holds the logic, `actor` is the shell that
-//! receives messages, `router` sends each request to its user's partition
-//! with a bounded number in flight.
+//! Partitions: one actor per log partition, owning that partition's
+//! lifecycle (replay, snapshots, compaction). `core` holds the logic (log
+//! writer, projection, scorer) behind the partition's lock, `actor` is the
+//! shell that receives messages, `router` sends each request to its user's
+//! partition with a bounded number in flight: score and outcome straight
+//! into the core on the calling thread, the rest through the mailbox.
 
 pub mod actor;
 pub mod core;

@@ -1,16 +1,19 @@
 //! Routes each request to its user's partition, with a bound on the
-//! messages in flight per partition: a request that finds its partition
+//! requests in flight per partition: a request that finds its partition
 //! full is refused at once (429 `overloaded`), never queued without limit.
+//!
+//! Score and outcome run on the calling thread under the partition's lock
+//! (the direct path, see [`Shared`]); the rest goes through the actor's mailbox.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::Addr;
 use tokio::sync::oneshot;
 
-use super::actor::{Command, Envelope, PartitionActor, Permit};
-use super::core::{Ingested, PartitionError, Scored};
+use super::actor::{Command, Envelope, Maintain, PartitionActor, Permit, Shared};
+use super::core::{Ingested, PartitionCore, PartitionError, Scored};
 use crate::event::{LoginAttempt, Outcome, OutcomeReport, TimestampMs};
 use crate::hash::partition_of;
 use crate::log::Ticket;
@@ -37,15 +40,22 @@ impl From<PartitionError> for RouteError {
 
 pub struct PartitionHandle {
     pub addr: Addr<PartitionActor>,
-    inflight: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
 }
 
 impl PartitionHandle {
-    pub fn new(addr: Addr<PartitionActor>) -> PartitionHandle {
-        PartitionHandle {
-            addr,
-            inflight: Arc::default(),
+    pub fn new(addr: Addr<PartitionActor>, shared: Arc<Shared>) -> PartitionHandle {
+        PartitionHandle { addr, shared }
+    }
+
+    /// Counts a request in, unless the partition is full.
+    fn admit(&self, partition: usize, capacity: usize) -> Result<Permit, RouteError> {
+        let inflight = &self.shared.inflight;
+        if inflight.fetch_add(1, Ordering::AcqRel) >= capacity {
+            inflight.fetch_sub(1, Ordering::AcqRel);
+            return Err(RouteError::Overloaded(partition));
         }
+        Ok(Permit::counted(inflight.clone()))
     }
 }
 
@@ -90,14 +100,11 @@ impl Router {
     /// Sends `command` if the partition has room.
     fn try_send(&self, partition: usize, command: Command) -> Result<(), (RouteError, Command)> {
         let handle = &self.handles[partition];
-        if handle.inflight.fetch_add(1, Ordering::AcqRel) >= self.mailbox_capacity {
-            handle.inflight.fetch_sub(1, Ordering::AcqRel);
-            return Err((RouteError::Overloaded(partition), command));
-        }
-        let envelope = Envelope {
-            command,
-            permit: Permit::counted(handle.inflight.clone()),
+        let permit = match handle.admit(partition, self.mailbox_capacity) {
+            Ok(permit) => permit,
+            Err(err) => return Err((err, command)),
         };
+        let envelope = Envelope { command, permit };
         handle.addr.try_send(envelope).map_err(|err| {
             let envelope = err.into_inner();
             (RouteError::Stopped(partition), envelope.command)
@@ -119,22 +126,57 @@ impl Router {
         rx.await.map_err(|_| RouteError::Stopped(partition))
     }
 
-    pub async fn score(&self, attempt: LoginAttempt) -> Result<Scored, RouteError> {
-        let partition = self.partition_for(&attempt.user_id);
-        flatten(
-            partition,
-            self.call(partition, |tx| Command::Score(Box::new(attempt), tx))
-                .await,
-        )
+    /// Runs `work` on this thread under the partition's lock (the direct
+    /// path), then asks the actor for any background work it made due.
+    fn direct<R>(
+        &self,
+        partition: usize,
+        work: impl FnOnce(&mut PartitionCore) -> Result<R, PartitionError>,
+    ) -> Result<R, RouteError> {
+        let handle = &self.handles[partition];
+        // Checked before the lock, which a replay step holds for a while.
+        if !handle.shared.caught_up.load(Ordering::Acquire) {
+            return Err(RouteError::Recovering(partition));
+        }
+        if !handle.addr.connected() {
+            return Err(RouteError::Stopped(partition));
+        }
+        let permit = handle
+            .admit(partition, self.mailbox_capacity)
+            .inspect_err(|_| {
+                self.metrics.shed.with_label_values(&["overloaded"]).inc();
+            })?;
+        let (result, maintenance_due) = {
+            let mut core = handle.shared.core.lock();
+            let result = work(&mut core);
+            handle.shared.publish_users(&core);
+            (result, core.maintenance_due())
+        };
+        drop(permit);
+        if maintenance_due
+            && !handle
+                .shared
+                .maintenance_requested
+                .swap(true, Ordering::AcqRel)
+        {
+            handle.addr.do_send(Maintain);
+        }
+        flatten(partition, Ok(result))
     }
 
-    pub async fn outcome(&self, report: OutcomeReport) -> Result<(Ticket, bool), RouteError> {
+    /// Scores an attempt on the calling thread (no mailbox hop).
+    pub fn score(&self, attempt: LoginAttempt) -> Result<Scored, RouteError> {
+        let partition = self.partition_for(&attempt.user_id);
+        let timer = self.metrics.score_seconds.start_timer();
+        let scored = self.direct(partition, |core| core.score(attempt));
+        timer.observe_duration();
+        scored
+    }
+
+    /// Records an outcome on the calling thread; the ticket resolves once durable.
+    pub fn outcome(&self, report: OutcomeReport) -> Result<(Ticket, bool), RouteError> {
         let partition = self.partition_for(&report.user_id);
-        flatten(
-            partition,
-            self.call(partition, |tx| Command::Outcome(report, tx))
-                .await,
-        )
+        self.direct(partition, |core| core.outcome(report))
     }
 
     pub async fn erase(

@@ -274,3 +274,39 @@ fn an_older_login_ingested_later_does_not_replace_the_last_success() {
     assert_eq!(context["first_seen"], at(0), "{context}");
     assert_eq!(context["last_seen"], at(600), "{context}");
 }
+
+#[test]
+fn a_bulk_larger_than_one_ingest_chunk_reports_duplicates_and_conflicts_by_their_own_line() {
+    let app = spawn_app_with(|c| c.log.partitions = 1);
+    let chunk = riskd::partition::actor::INGEST_CHUNK_LOGINS;
+    let total = chunk + chunk / 2;
+    let conflict_at = chunk + 10;
+    let duplicate_at = chunk + 20;
+    let lines: Vec<String> = (0..total)
+        .map(|i| match i {
+            // An event_id of the first chunk, reused by another user.
+            _ if i == conflict_at => line("chunk-b", "c-5", "192.0.2.2", "d2", 0, "success"),
+            // An event_id of the first chunk, repeated by its own user.
+            _ if i == duplicate_at => line("chunk-a", "c-7", "192.0.2.1", "d1", 7, "success"),
+            _ => line(
+                "chunk-a",
+                &format!("c-{i}"),
+                "192.0.2.1",
+                "d1",
+                i as i64,
+                "success",
+            ),
+        })
+        .collect();
+    let reply = app.events(&ndjson(&lines));
+    let body = reply.expect(200);
+    assert_eq!(body["duplicates"], 1, "{}", reply.text);
+    let rejected = body["rejected"].as_array().expect("rejected");
+    assert_eq!(rejected.len(), 1, "{}", reply.text);
+    assert_eq!(rejected[0]["line"], conflict_at + 1, "{}", reply.text);
+    assert_eq!(
+        app.context("chunk-a").expect(200)["history_size"],
+        total - 2,
+        "every other line of chunk-a is recorded once"
+    );
+}
