@@ -177,7 +177,12 @@ impl Application {
             );
             handles.push(PartitionHandle::new(addr, shared));
         }
-        let router = Router::new(handles, config.partition.mailbox_capacity, metrics.clone());
+        let router = Router::new(
+            handles,
+            config.partition.mailbox_capacity,
+            metrics.clone(),
+            readiness.clone(),
+        );
 
         let state = web::Data::new(AppState {
             router: router.clone(),

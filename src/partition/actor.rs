@@ -39,11 +39,9 @@ pub const INGEST_CHUNK_LOGINS: usize = 1024;
 /// appending and folding together. Under the lock the worker does that
 /// work itself; the lock is held for microseconds, except by the actor's
 /// own long steps (replay, snapshot encoding, one ingest chunk), and the
-/// workers do not wait on replay: they check `caught_up` first.
+/// workers do not wait on replay: the router checks readiness first.
 pub struct Shared {
     pub(super) core: parking_lot::Mutex<PartitionCore>,
-    /// The partition has replayed its log tail and serves requests.
-    pub(super) caught_up: AtomicBool,
     /// Requests admitted and not yet finished (queued in the mailbox,
     /// waiting for the lock, or holding it); bounded by the mailbox capacity.
     pub(super) inflight: Arc<AtomicUsize>,
@@ -58,7 +56,6 @@ impl Shared {
         let users_gauge = metrics.users.with_label_values(&[&core.id().to_string()]);
         Arc::new(Shared {
             core: parking_lot::Mutex::new(core),
-            caught_up: AtomicBool::new(false),
             inflight: Arc::default(),
             maintenance_requested: AtomicBool::new(false),
             users_gauge,
@@ -309,7 +306,6 @@ impl Handler<ReplayStep> for PartitionActor {
                     );
                     self.shared.publish_users(&core);
                     drop(core);
-                    self.shared.caught_up.store(true, Ordering::Release);
                     self.readiness.mark_caught_up();
                     self.metrics.partitions_ready.inc();
                     self.after_write(ctx);

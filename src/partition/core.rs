@@ -117,7 +117,7 @@ impl PartitionCore {
         dead_letters: Arc<DeadLetters>,
     ) -> Result<PartitionCore, PartitionError> {
         let log = store.partition(id)?;
-        let (projection, next_to_apply) = match snapshots.load(id)? {
+        let (mut projection, next_to_apply) = match snapshots.load(id)? {
             Some(snapshot) if snapshot.next_offset <= log.next_offset() => {
                 let mut projection = snapshot.projection;
                 projection.reconfigure(config.projection.clone(), config.partition.attempts_max);
@@ -142,6 +142,7 @@ impl PartitionCore {
             ),
         };
         projection.restore_global(&global);
+        projection.defer_attempt_claims();
         Ok(PartitionCore {
             id,
             log,
@@ -215,6 +216,7 @@ impl PartitionCore {
         if read < max_records {
             self.recovering = false;
             self.next_to_apply = self.log.next_offset();
+            self.projection.claim_remembered(&self.global);
         }
         Ok(read)
     }

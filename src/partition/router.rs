@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 
 use super::actor::{Command, Envelope, Maintain, PartitionActor, Permit, Shared};
 use super::core::{Ingested, PartitionCore, PartitionError, Scored};
+use super::Readiness;
 use crate::event::{LoginAttempt, Outcome, OutcomeReport, TimestampMs};
 use crate::hash::partition_of;
 use crate::log::Ticket;
@@ -69,6 +70,7 @@ pub struct Router {
     handles: Arc<[PartitionHandle]>,
     mailbox_capacity: usize,
     metrics: Arc<Metrics>,
+    readiness: Arc<Readiness>,
 }
 
 impl Router {
@@ -76,11 +78,13 @@ impl Router {
         handles: Vec<PartitionHandle>,
         mailbox_capacity: usize,
         metrics: Arc<Metrics>,
+        readiness: Arc<Readiness>,
     ) -> Router {
         Router {
             handles: handles.into(),
             mailbox_capacity,
             metrics,
+            readiness,
         }
     }
 
@@ -134,8 +138,11 @@ impl Router {
         work: impl FnOnce(&mut PartitionCore) -> Result<R, PartitionError>,
     ) -> Result<R, RouteError> {
         let handle = &self.handles[partition];
-        // Checked before the lock, which a replay step holds for a while.
-        if !handle.shared.caught_up.load(Ordering::Acquire) {
+        // Every partition, not only this one: an attempt's event_id is
+        // checked against all partitions' remembered attempts, which are
+        // complete only once all have replayed. Checked before the lock,
+        // which a replay step holds for a while.
+        if !self.readiness.all_caught_up() {
             return Err(RouteError::Recovering(partition));
         }
         if !handle.addr.connected() {

@@ -207,6 +207,43 @@ fn snapshot_plus_tail_equals_full_replay() {
 }
 
 #[test]
+fn after_replay_exactly_the_remembered_attempts_own_their_event_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut world = World::open(dir.path());
+    // Few remembered attempts: replay evicts most of what it remembers.
+    world.config.partition.attempts_max = 8;
+    let live_global = Arc::new(GlobalState::new());
+    let mut live = world.core(dir.path(), live_global.clone());
+    drive(&mut live, 0, 30);
+    complete_erasures(&mut live);
+    live.checkpoint().unwrap();
+    // The tail evicts every attempt the snapshot remembers.
+    drive(&mut live, 30, 60);
+    assert_eq!(live_global.attempt_owner_count(), 8);
+
+    for from_snapshot in [true, false] {
+        if !from_snapshot {
+            std::fs::remove_file(SnapshotStore::open(dir.path(), 1).unwrap().path(0)).unwrap();
+        }
+        let global = Arc::new(GlobalState::new());
+        let _replayed = world.core(dir.path(), global.clone());
+        assert_eq!(
+            global.attempt_owner_count(),
+            live_global.attempt_owner_count(),
+            "from_snapshot={from_snapshot}"
+        );
+        for i in 0..60 {
+            let id = format!("a{i}");
+            assert_eq!(
+                global.attempt_owner(&id),
+                live_global.attempt_owner(&id),
+                "{id}, from_snapshot={from_snapshot}"
+            );
+        }
+    }
+}
+
+#[test]
 fn a_poison_record_is_set_aside_and_replay_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     let world = World::open(dir.path());

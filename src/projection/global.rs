@@ -82,6 +82,12 @@ impl GlobalState {
             .map(|owner| *owner)
     }
 
+    /// Event_ids owned (tests compare a replayed state with the live one).
+    #[cfg(test)]
+    pub fn attempt_owner_count(&self) -> usize {
+        self.attempt_owners.len()
+    }
+
     pub fn claim_attempt(&self, attempt_id: &str, account: u64) {
         self.attempt_owners.insert(attempt_key(attempt_id), account);
     }

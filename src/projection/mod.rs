@@ -71,6 +71,12 @@ pub struct Projection {
     attempt_order: VecDeque<String>,
     attempts_max: usize,
     caps: ProjectionConfig,
+    /// While replaying, remembered attempts are not claimed in (nor
+    /// released from) the global event_id owners one by one: most of them
+    /// are evicted again before replay ends, and each claim is a shared-map
+    /// write. [`Projection::claim_remembered`] claims the survivors at the end.
+    #[serde(skip)]
+    claims_deferred: bool,
 }
 
 impl Projection {
@@ -81,7 +87,23 @@ impl Projection {
             attempt_order: VecDeque::new(),
             attempts_max: attempts_max.max(1),
             caps,
+            claims_deferred: false,
         }
+    }
+
+    /// Stops claiming remembered attempts' event_ids globally until
+    /// [`Projection::claim_remembered`] (for replay).
+    pub fn defer_attempt_claims(&mut self) {
+        self.claims_deferred = true;
+    }
+
+    /// Claims every remembered attempt's event_id in the global owners and
+    /// goes back to claiming each as it is remembered (replay is over).
+    pub fn claim_remembered(&mut self, global: &GlobalState) {
+        for (attempt_id, record) in &self.attempts {
+            global.claim_attempt(attempt_id, velocity::account(&record.user_id));
+        }
+        self.claims_deferred = false;
     }
 
     /// Applies caps from a new configuration to a projection loaded from a
@@ -154,9 +176,10 @@ impl Projection {
                     }
                     None => false,
                 };
+                let claimed = !self.claims_deferred;
                 self.attempts.retain(|attempt_id, record| {
                     let keep = &record.user_id != user_id;
-                    if !keep {
+                    if !keep && claimed {
                         global.release_attempt(attempt_id, velocity::account(user_id));
                     }
                     keep
@@ -243,11 +266,15 @@ impl Projection {
         {
             self.attempt_order.push_back(attempt.attempt_id.clone());
         }
-        global.claim_attempt(&attempt.attempt_id, velocity::account(&attempt.user_id));
+        if !self.claims_deferred {
+            global.claim_attempt(&attempt.attempt_id, velocity::account(&attempt.user_id));
+        }
         while self.attempt_order.len() > self.attempts_max {
             if let Some(oldest) = self.attempt_order.pop_front() {
                 if let Some(record) = self.attempts.remove(&oldest) {
-                    global.release_attempt(&oldest, velocity::account(&record.user_id));
+                    if !self.claims_deferred {
+                        global.release_attempt(&oldest, velocity::account(&record.user_id));
+                    }
                 }
             }
         }
@@ -256,13 +283,11 @@ impl Projection {
     }
 
     /// Re-adds every user's contribution to global state (after loading this
-    /// projection from a snapshot).
+    /// projection from a snapshot). The remembered attempts' event_ids are
+    /// claimed by [`Projection::claim_remembered`] once the log tail is replayed.
     pub fn restore_global(&self, global: &GlobalState) {
         for (user_id, user) in &self.users {
             user.restore_global(velocity::account(user_id), global);
-        }
-        for (attempt_id, record) in &self.attempts {
-            global.claim_attempt(attempt_id, velocity::account(&record.user_id));
         }
     }
 
