@@ -70,7 +70,7 @@ fn bench_log(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("append_durable");
     group.sample_size(30);
-    for size in [1u64, 16, 256] {
+    for size in [1u64, 16, 256, 4096] {
         group.throughput(Throughput::Elements(size));
         group.bench_function(format!("group_{size}"), |b| {
             b.iter(|| {

@@ -209,6 +209,19 @@ impl Hasher for FingerprintHasher {
 
 type Counts<K> = DashMap<K, u64, BuildHasherDefault<FingerprintHasher>>;
 
+/// Shards of the global maps that hold an entry per value seen across all
+/// users (millions at a million users). A growing hash table copies its
+/// whole shard under that shard's write lock: with dashmap's default
+/// (4 × cores, 8 here) one doubling of a million-user map stalls every
+/// partition that touches the shard for milliseconds. More shards keep
+/// each doubling small; a shard costs a lock and an empty table.
+pub const GLOBAL_MAP_SHARDS: usize = 256;
+
+/// A global map keyed by fingerprints, with [`GLOBAL_MAP_SHARDS`] shards.
+pub fn fingerprint_map<K: Eq + Hash, V>() -> DashMap<K, V, BuildHasherDefault<FingerprintHasher>> {
+    DashMap::with_hasher_and_shard_amount(BuildHasherDefault::default(), GLOBAL_MAP_SHARDS)
+}
+
 /// Applies `delta` to `key`'s count, dropping the key at zero so that keys
 /// present are exactly the values seen; true when the key appeared or vanished.
 fn adjust<K: Eq + Hash>(counts: &Counts<K>, key: K, delta: Delta) -> bool {
@@ -263,7 +276,6 @@ impl Root {
 /// Global statistics of one feature: counts per value at every level, the
 /// distinct values per coarse level (D_H), and per level-0 value its pair
 /// counts with each coarse value, so D_S stays exact when history is removed.
-#[derive(Default)]
 struct FeatureStats {
     /// Level-0 value -> n_v (= c_H(x_0)) and D_S per coarse level.
     roots: DashMap<u64, Root, BuildHasherDefault<FingerprintHasher>>,
@@ -273,6 +285,17 @@ struct FeatureStats {
     pairs: Counts<(u64, u64)>,
     /// D_H(j) for each coarse level j = index + 1.
     distinct: [AtomicU64; COARSE_LEVELS_MAX],
+}
+
+impl Default for FeatureStats {
+    fn default() -> FeatureStats {
+        FeatureStats {
+            roots: fingerprint_map(),
+            coarse: fingerprint_map(),
+            pairs: fingerprint_map(),
+            distinct: Default::default(),
+        }
+    }
 }
 
 impl FeatureStats {

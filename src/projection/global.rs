@@ -71,7 +71,7 @@ impl GlobalState {
             model: GlobalStats::new(),
             velocity: Velocity::new(limits),
             hostile_ips: DashMap::new(),
-            attempt_owners: DashMap::default(),
+            attempt_owners: super::freeman::fingerprint_map(),
         }
     }
 

@@ -90,7 +90,7 @@ pub struct Velocity {
 impl Velocity {
     pub fn new(limits: VelocityLimits) -> Velocity {
         Velocity {
-            sources: DashMap::default(),
+            sources: super::freeman::fingerprint_map(),
             limits,
             additions: AtomicU64::new(0),
             newest_ms: AtomicI64::new(i64::MIN),
