@@ -13,7 +13,8 @@
 //!    ▼
 //!  Router ── partition_of(user_id) ─ partition/router.rs: bounded in-flight per partition
 //!    │                                          (full → 429 overloaded, never an unbounded queue)
-//!    ├─ score, outcome: on the HTTP worker, under the partition's lock (no thread hop)
+//!    ├─ score, outcome: on the HTTP worker under the partition's lock if it is free
+//!    │    (no thread hop); through the actor's mailbox if it is taken
 //!    └─ bulk ingest, erase, user reads: through the partition actor's mailbox
 //!    ▼
 //!  PartitionActor (one per partition, partition/actor.rs: owns the partition's

@@ -12,6 +12,7 @@ pub struct Metrics {
     pub score_seconds: Histogram,
     pub decisions: IntCounterVec,
     pub shed: IntCounterVec,
+    pub partition_path: IntCounterVec,
     pub barrier_seconds: Histogram,
     pub barrier_events: Histogram,
     pub events_appended: IntCounterVec,
@@ -50,9 +51,16 @@ impl Metrics {
             )?,
             score_seconds: Histogram::with_opts(latency(
                 "score_seconds",
-                "Time a partition spends scoring one attempt (projection read, factors, log append)",
+                "Time a partition spends scoring one attempt once it holds the partition (projection read, factors, log append, fold)",
             ))?,
             decisions: IntCounterVec::new(Opts::new("decisions_total", "Score decisions"), &["decision"])?,
+            partition_path: IntCounterVec::new(
+                Opts::new(
+                    "partition_path_total",
+                    "Scores and outcomes run on the HTTP worker under the partition's lock (direct) or through the partition's mailbox because the lock was taken (mailbox)",
+                ),
+                &["path"],
+            )?,
             shed: IntCounterVec::new(
                 Opts::new("shed_total", "Requests refused because a partition was saturated or recovering"),
                 &["reason"],
@@ -100,6 +108,7 @@ impl Metrics {
         r.register(Box::new(metrics.score_seconds.clone()))?;
         r.register(Box::new(metrics.decisions.clone()))?;
         r.register(Box::new(metrics.shed.clone()))?;
+        r.register(Box::new(metrics.partition_path.clone()))?;
         r.register(Box::new(metrics.barrier_seconds.clone()))?;
         r.register(Box::new(metrics.barrier_events.clone()))?;
         r.register(Box::new(metrics.events_appended.clone()))?;

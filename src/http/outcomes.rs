@@ -18,7 +18,7 @@ pub async fn handle(
     let now_ms = clock::now_ms();
     let report = dto.into_report(now_ms)?;
     request::check_not_far_future(report.timestamp_ms, now_ms)?;
-    let (ticket, duplicate) = state.router.outcome(report).map_err(|err| {
+    let (ticket, duplicate) = state.router.outcome(report).await.map_err(|err| {
         if matches!(
             err,
             RouteError::Partition(PartitionError::UnknownAttempt(_))

@@ -56,6 +56,7 @@ pub async fn handle(
     let scored = state
         .router
         .score(attempt)
+        .await
         .map_err(|e| ApiError::from_route(e, state.retry_after_s))?;
     if let Some(ticket) = scored.ticket {
         ticket

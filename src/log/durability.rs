@@ -89,8 +89,9 @@ impl Ticket {
 }
 
 /// How many requests the channel holds before writers block. Writers are
-/// partition actors whose mailboxes are bounded, so this never fills in
-/// practice; it only bounds memory if the disk stalls.
+/// partitions, whose requests in flight are bounded (`mailbox_capacity`
+/// each), so this never fills in practice; it only bounds memory if the
+/// disk stalls.
 const PENDING_REQUESTS_MAX: usize = 1 << 16;
 
 impl Durability {

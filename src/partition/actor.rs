@@ -5,9 +5,12 @@
 //! mailbox, and writes the last snapshot at shutdown.
 //!
 //! The two calls on a login's critical path (score, outcome) do not go
-//! through the mailbox: the router runs them on the calling HTTP worker
-//! under the partition's lock (see [`Shared`]), and sends the actor a
-//! [`Maintain`] message only when a snapshot or a compaction is due.
+//! through the mailbox when the partition's lock is free: the router runs
+//! them on the calling HTTP worker under the lock (see [`Shared`]), and
+//! sends the actor a [`Maintain`] message only when a snapshot is due.
+//! When the lock is taken (the actor is in a long step, or the other
+//! worker is in the partition) they come through the mailbox, as before,
+//! so an HTTP worker never waits on the lock.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -16,9 +19,9 @@ use actix::fut::{wrap_future, ActorFutureExt};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::core::{Ingested, PartitionCore, PartitionError};
+use super::core::{Ingested, PartitionCore, PartitionError, Scored, SeenInBatch};
 use super::Readiness;
-use crate::event::{LoginAttempt, Outcome, TimestampMs};
+use crate::event::{LoginAttempt, Outcome, OutcomeReport, TimestampMs};
 use crate::log::Ticket;
 use crate::metrics::Metrics;
 use crate::projection::UserContext;
@@ -37,13 +40,14 @@ pub const INGEST_CHUNK_LOGINS: usize = 1024;
 /// round trip is two cross-thread wake-ups (an eventfd write and a context
 /// switch each way), which profiling showed to cost more than scoring,
 /// appending and folding together. Under the lock the worker does that
-/// work itself; the lock is held for microseconds, except by the actor's
-/// own long steps (replay, snapshot encoding, one ingest chunk), and the
-/// workers do not wait on replay: the router checks readiness first.
+/// work itself; it only ever `try_lock`s, so the actor's long steps
+/// (replay, snapshot encoding, an ingest chunk, a compaction's closing
+/// snapshot) make the partition's requests queue in the mailbox, never
+/// stall a worker and its other connections.
 pub struct Shared {
     pub(super) core: parking_lot::Mutex<PartitionCore>,
-    /// Requests admitted and not yet finished (queued in the mailbox,
-    /// waiting for the lock, or holding it); bounded by the mailbox capacity.
+    /// Requests admitted and not yet taken up (queued in the mailbox, or
+    /// holding the lock on the direct path); bounded by the mailbox capacity.
     pub(super) inflight: Arc<AtomicUsize>,
     /// A [`Maintain`] message is on its way (one is enough).
     pub(super) maintenance_requested: AtomicBool,
@@ -69,6 +73,9 @@ impl Shared {
 
 /// A request for a partition's mailbox.
 pub enum Command {
+    /// Score and outcome come this way only when the lock was taken.
+    Score(Box<LoginAttempt>, Reply<Result<Scored, PartitionError>>),
+    Outcome(OutcomeReport, Reply<Result<(Ticket, bool), PartitionError>>),
     Ingest(
         Vec<(LoginAttempt, Outcome)>,
         Reply<Result<Ingested, PartitionError>>,
@@ -259,18 +266,23 @@ impl PartitionActor {
     /// is one atomic log batch; the reply's ticket comes from the last
     /// chunk's barrier request, which covers every chunk before it.
     fn ingest(&self, mut logins: Vec<(LoginAttempt, Outcome)>) -> Result<Ingested, PartitionError> {
+        // The whole request's event_ids: an earlier chunk's may already be
+        // forgotten by the projection when a later chunk repeats them.
+        let mut seen = SeenInBatch::new();
         let mut rest = logins.split_off(logins.len().min(INGEST_CHUNK_LOGINS));
         let mut offset = logins.len();
-        let mut total = self.shared.core.lock().ingest(logins)?;
+        let mut total = self.shared.core.lock().ingest_part(logins, 0, &mut seen)?;
         while !rest.is_empty() {
             let later = rest.split_off(rest.len().min(INGEST_CHUNK_LOGINS));
             let chunk_len = rest.len();
-            let mut chunk = self.shared.core.lock().ingest(rest)?;
+            let mut chunk = self
+                .shared
+                .core
+                .lock()
+                .ingest_part(rest, offset, &mut seen)?;
             total.recorded += chunk.recorded;
             total.duplicates += chunk.duplicates;
-            total
-                .conflicts
-                .extend(chunk.conflicts.drain(..).map(|index| index + offset));
+            total.conflicts.append(&mut chunk.conflicts);
             total.ticket = chunk.ticket;
             offset += chunk_len;
             rest = later;
@@ -339,6 +351,15 @@ impl Handler<Envelope> for PartitionActor {
         drop(permit);
         // A send error means the requester went away; the work is done regardless.
         match command {
+            Command::Score(attempt, reply) => {
+                let timer = self.metrics.score_seconds.start_timer();
+                let result = self.shared.core.lock().score(*attempt);
+                timer.observe_duration();
+                let _ = reply.send(result);
+            }
+            Command::Outcome(report, reply) => {
+                let _ = reply.send(self.shared.core.lock().outcome(report));
+            }
             Command::Ingest(logins, reply) => {
                 let _ = reply.send(self.ingest(logins));
             }

@@ -1,9 +1,10 @@
 //! A partition's logic as a plain struct: the log writer, the projection,
-//! the scorer. The actor (`partition::actor`) only delivers messages to it,
-//! so everything here is tested without a runtime.
+//! the scorer. It lives behind the partition's lock; the actor
+//! (`partition::actor`) and the router's direct path only call into it, so
+//! everything here is tested without a runtime.
 //!
 //! Invariant: an event is appended to the log before it is applied to the
-//! projection, both on this one thread, so the projection is always the
+//! projection, both under the one lock, so the projection is always the
 //! fold of a log prefix and a user's requests see all of that user's
 //! earlier events (read your writes).
 
@@ -94,6 +95,9 @@ pub struct PartitionCore {
     /// Erase records whose compaction finished, removed after the next snapshot.
     erasures_done: Vec<u64>,
 }
+
+/// Event_ids of a bulk request's logins so far, with their accounts.
+pub type SeenInBatch = std::collections::HashMap<String, u64>;
 
 /// A user erased at a log offset.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -324,17 +328,30 @@ impl PartitionCore {
         Ok((self.durability.barrier(), duplicate))
     }
 
-    /// Records logins that already happened, in order, atomically for this partition.
+    /// Records logins that already happened, in order, as one log batch.
     pub fn ingest(
         &mut self,
         logins: Vec<(LoginAttempt, Outcome)>,
+    ) -> Result<Ingested, PartitionError> {
+        self.ingest_part(logins, 0, &mut SeenInBatch::new())
+    }
+
+    /// One part of a bulk request (the actor feeds a large one in chunks):
+    /// `first_index` is the request position of `logins[0]`, and `seen`
+    /// carries the event_ids of the request's earlier parts, which may
+    /// already have been forgotten by the projection.
+    pub fn ingest_part(
+        &mut self,
+        logins: Vec<(LoginAttempt, Outcome)>,
+        first_index: usize,
+        seen_in_batch: &mut SeenInBatch,
     ) -> Result<Ingested, PartitionError> {
         self.ensure_ready()?;
         let mut events = Vec::with_capacity(logins.len());
         let mut duplicates = 0;
         let mut conflicts = Vec::new();
-        let mut seen_in_batch = std::collections::HashMap::new();
         for (index, (attempt, outcome)) in logins.into_iter().enumerate() {
+            let index = first_index + index;
             let account = velocity::account(&attempt.user_id);
             // Whether the event_id is already this user's (a repeat) or
             // another user's (a conflict): this partition, then the others,
@@ -418,10 +435,12 @@ impl PartitionCore {
             && self.events_since_snapshot() >= self.settings.snapshot_every_events
     }
 
-    /// Whether the actor has background work to start: a snapshot or a
-    /// compaction (checked after each write on the direct path).
+    /// Whether the actor has background work to start (checked after each
+    /// write on the direct path). Only a snapshot: erasures arrive through
+    /// the actor's mailbox or replay, which start their compaction
+    /// themselves, and a running compaction starts the next when it ends.
     pub fn maintenance_due(&self) -> bool {
-        self.snapshot_due() || !self.pending_erasures.is_empty()
+        self.snapshot_due()
     }
 
     fn may_snapshot(&self) -> bool {

@@ -3,7 +3,8 @@
 //! full is refused at once (429 `overloaded`), never queued without limit.
 //!
 //! Score and outcome run on the calling thread under the partition's lock
-//! (the direct path, see [`Shared`]); the rest goes through the actor's mailbox.
+//! when it is free (the direct path, see [`Shared`]) and through the
+//! actor's mailbox when it is not; the rest always goes through the mailbox.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -65,12 +66,26 @@ impl PartitionHandle {
 pub const BULK_WAIT_MAX: Duration = Duration::from_secs(10);
 const BULK_RETRY_INTERVAL: Duration = Duration::from_millis(2);
 
+/// How an admitted score or outcome reaches its partition's core.
+enum Entry<'a> {
+    Direct {
+        core: parking_lot::MutexGuard<'a, PartitionCore>,
+        permit: Permit,
+    },
+    Mailbox {
+        permit: Permit,
+    },
+}
+
 #[derive(Clone)]
 pub struct Router {
     handles: Arc<[PartitionHandle]>,
     mailbox_capacity: usize,
     metrics: Arc<Metrics>,
     readiness: Arc<Readiness>,
+    /// `riskd_partition_path_total{path="direct"|"mailbox"}`, resolved once.
+    direct_calls: prometheus::IntCounter,
+    mailbox_calls: prometheus::IntCounter,
 }
 
 impl Router {
@@ -83,6 +98,8 @@ impl Router {
         Router {
             handles: handles.into(),
             mailbox_capacity,
+            direct_calls: metrics.partition_path.with_label_values(&["direct"]),
+            mailbox_calls: metrics.partition_path.with_label_values(&["mailbox"]),
             metrics,
             readiness,
         }
@@ -130,18 +147,16 @@ impl Router {
         rx.await.map_err(|_| RouteError::Stopped(partition))
     }
 
-    /// Runs `work` on this thread under the partition's lock (the direct
-    /// path), then asks the actor for any background work it made due.
-    fn direct<R>(
-        &self,
-        partition: usize,
-        work: impl FnOnce(&mut PartitionCore) -> Result<R, PartitionError>,
-    ) -> Result<R, RouteError> {
+    /// Admits a score or outcome to its partition, and takes the
+    /// partition's lock if it is free right now (the direct path). When it
+    /// is not (the actor is in a long step, or the other worker is in this
+    /// partition), the request goes through the mailbox instead, so this
+    /// thread never waits on the lock.
+    fn enter(&self, partition: usize) -> Result<Entry<'_>, RouteError> {
         let handle = &self.handles[partition];
         // Every partition, not only this one: an attempt's event_id is
         // checked against all partitions' remembered attempts, which are
-        // complete only once all have replayed. Checked before the lock,
-        // which a replay step holds for a while.
+        // complete only once all have replayed.
         if !self.readiness.all_caught_up() {
             return Err(RouteError::Recovering(partition));
         }
@@ -153,13 +168,25 @@ impl Router {
             .inspect_err(|_| {
                 self.metrics.shed.with_label_values(&["overloaded"]).inc();
             })?;
-        let (result, maintenance_due) = {
-            let mut core = handle.shared.core.lock();
-            let result = work(&mut core);
-            handle.shared.publish_users(&core);
-            (result, core.maintenance_due())
-        };
-        drop(permit);
+        Ok(match handle.shared.core.try_lock() {
+            Some(core) => {
+                self.direct_calls.inc();
+                Entry::Direct { core, permit }
+            }
+            None => {
+                self.mailbox_calls.inc();
+                Entry::Mailbox { permit }
+            }
+        })
+    }
+
+    /// After a direct call: publishes the user count and asks the actor
+    /// for a snapshot when one is due (one request in flight at a time).
+    fn leave(&self, partition: usize, core: parking_lot::MutexGuard<'_, PartitionCore>) {
+        let handle = &self.handles[partition];
+        handle.shared.publish_users(&core);
+        let maintenance_due = core.maintenance_due();
+        drop(core);
         if maintenance_due
             && !handle
                 .shared
@@ -168,22 +195,68 @@ impl Router {
         {
             handle.addr.do_send(Maintain);
         }
-        flatten(partition, Ok(result))
     }
 
-    /// Scores an attempt on the calling thread (no mailbox hop).
-    pub fn score(&self, attempt: LoginAttempt) -> Result<Scored, RouteError> {
+    /// Sends an admitted request to the partition's mailbox and awaits the reply.
+    async fn through_mailbox<R>(
+        &self,
+        partition: usize,
+        permit: Permit,
+        make: impl FnOnce(oneshot::Sender<R>) -> Command,
+    ) -> Result<R, RouteError> {
+        let (tx, rx) = oneshot::channel();
+        let envelope = Envelope {
+            command: make(tx),
+            permit,
+        };
+        self.handles[partition]
+            .addr
+            .try_send(envelope)
+            .map_err(|_| RouteError::Stopped(partition))?;
+        rx.await.map_err(|_| RouteError::Stopped(partition))
+    }
+
+    /// Scores an attempt: on this thread if the partition's lock is free,
+    /// through the mailbox otherwise.
+    pub async fn score(&self, attempt: LoginAttempt) -> Result<Scored, RouteError> {
         let partition = self.partition_for(&attempt.user_id);
-        let timer = self.metrics.score_seconds.start_timer();
-        let scored = self.direct(partition, |core| core.score(attempt));
-        timer.observe_duration();
-        scored
+        match self.enter(partition)? {
+            Entry::Direct { mut core, permit } => {
+                let timer = self.metrics.score_seconds.start_timer();
+                let scored = core.score(attempt);
+                timer.observe_duration();
+                self.leave(partition, core);
+                drop(permit);
+                flatten(partition, Ok(scored))
+            }
+            Entry::Mailbox { permit } => {
+                let reply = self
+                    .through_mailbox(partition, permit, |tx| {
+                        Command::Score(Box::new(attempt), tx)
+                    })
+                    .await;
+                flatten(partition, reply)
+            }
+        }
     }
 
-    /// Records an outcome on the calling thread; the ticket resolves once durable.
-    pub fn outcome(&self, report: OutcomeReport) -> Result<(Ticket, bool), RouteError> {
+    /// Records an outcome (like `score`); the ticket resolves once durable.
+    pub async fn outcome(&self, report: OutcomeReport) -> Result<(Ticket, bool), RouteError> {
         let partition = self.partition_for(&report.user_id);
-        self.direct(partition, |core| core.outcome(report))
+        match self.enter(partition)? {
+            Entry::Direct { mut core, permit } => {
+                let recorded = core.outcome(report);
+                self.leave(partition, core);
+                drop(permit);
+                flatten(partition, Ok(recorded))
+            }
+            Entry::Mailbox { permit } => {
+                let reply = self
+                    .through_mailbox(partition, permit, |tx| Command::Outcome(report, tx))
+                    .await;
+                flatten(partition, reply)
+            }
+        }
     }
 
     pub async fn erase(

@@ -276,8 +276,13 @@ fn an_older_login_ingested_later_does_not_replace_the_last_success() {
 }
 
 #[test]
-fn a_bulk_larger_than_one_ingest_chunk_reports_duplicates_and_conflicts_by_their_own_line() {
-    let app = spawn_app_with(|c| c.log.partitions = 1);
+fn a_bulk_larger_than_one_ingest_chunk_catches_event_ids_repeated_from_earlier_chunks() {
+    // Few remembered attempts: the projection has forgotten the first
+    // chunk's event_ids by the time the later chunk repeats them.
+    let app = spawn_app_with(|c| {
+        c.log.partitions = 1;
+        c.partition.attempts_max = 16;
+    });
     let chunk = riskd::partition::actor::INGEST_CHUNK_LOGINS;
     let total = chunk + chunk / 2;
     let conflict_at = chunk + 10;
@@ -309,4 +314,64 @@ fn a_bulk_larger_than_one_ingest_chunk_reports_duplicates_and_conflicts_by_their
         total - 2,
         "every other line of chunk-a is recorded once"
     );
+}
+
+#[test]
+fn scores_arriving_while_the_actor_holds_the_partition_go_through_its_mailbox_and_are_answered() {
+    let app = spawn_app_with(|c| c.log.partitions = 1);
+    const ROUNDS: usize = 5;
+    const BULK_LINES: usize = 20_000;
+    let mut scored = 0;
+    for round in 0..ROUNDS {
+        // The actor folds the bulk request chunk by chunk under the
+        // partition's lock; scores meanwhile find the lock taken.
+        let lines: Vec<String> = (0..BULK_LINES)
+            .map(|i| {
+                line(
+                    &format!("bulk-{round}-{}", i % 500),
+                    &format!("bulk-{round}-{i}"),
+                    "192.0.2.1",
+                    "d1",
+                    i as i64,
+                    "success",
+                )
+            })
+            .collect();
+        let (agent, url) = (app.agent(), app.url("/v1/events"));
+        let bulk = std::thread::spawn(move || {
+            crate::helpers::post_with(
+                &agent,
+                &url,
+                "application/x-ndjson",
+                ndjson(&lines).as_bytes(),
+            )
+        });
+        let mut i = 0;
+        while !bulk.is_finished() {
+            let reply = app.score(&json!({
+                "user_id": format!("live-{round}-{i}"), "ip": "192.0.2.9",
+                "event_id": format!("live-{round}-{i}"),
+            }));
+            let body = reply.expect(200);
+            assert!(body["risk"].is_number(), "{}", reply.text);
+            scored += 1;
+            i += 1;
+        }
+        assert_eq!(
+            bulk.join().expect("bulk thread").expect(200)["accepted"],
+            BULK_LINES
+        );
+        let metrics = app.get("/metrics").text;
+        if crate::helpers::metric(&metrics, r#"riskd_partition_path_total{path="mailbox"}"#) >= 1.0
+        {
+            // Every score was answered, by whichever path.
+            let direct =
+                crate::helpers::metric(&metrics, r#"riskd_partition_path_total{path="direct"}"#);
+            let mailbox =
+                crate::helpers::metric(&metrics, r#"riskd_partition_path_total{path="mailbox"}"#);
+            assert_eq!((direct + mailbox) as usize, scored, "{metrics}");
+            return;
+        }
+    }
+    panic!("{ROUNDS} bulk requests never made a score take the mailbox ({scored} scores)");
 }
