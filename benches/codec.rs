@@ -6,28 +6,15 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 
 use riskd::event::codec::{decode, encode};
-use riskd::event::{
-    Assessment, ClientInfo, Decision, DeviceType, Event, HistoryState, LoginAttempt, Reason,
-};
+use riskd::event::{Assessment, Decision, Event, HistoryState, LoginAttempt, Reason};
 use riskd::geoip::GeoInfo;
+
+mod support;
 
 fn event() -> Event {
     Event::Attempt {
         attempt: LoginAttempt {
-            attempt_id: "3f1c6a1e-8f7b-4c55-9d0e-1b2c3d4e5f60".into(),
-            user_id: "user_eaf224".into(),
-            timestamp_ms: 1_748_822_952_904,
-            ip: "46.212.34.208".parse().expect("valid ip"),
             device_id: Some("d-7e1f".into()),
-            user_agent: Some(
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/80.0.3987.149"
-                    .into(),
-            ),
-            client: ClientInfo {
-                browser: Some("Chrome 80.0.3987".into()),
-                os: Some("Windows 10".into()),
-                device_type: DeviceType::Desktop,
-            },
             geo: GeoInfo {
                 country: Some("NO".into()),
                 region: Some("Oslo County".into()),
@@ -38,7 +25,12 @@ fn event() -> Event {
                 asn: Some(41164),
                 ..GeoInfo::default()
             },
-            signals: Vec::new(),
+            ..support::desktop_login(
+                "3f1c6a1e-8f7b-4c55-9d0e-1b2c3d4e5f60".into(),
+                "user_eaf224".into(),
+                1_748_822_952_904,
+                "46.212.34.208".parse().expect("valid ip"),
+            )
         },
         assessment: Assessment {
             decision: Decision::Challenge,

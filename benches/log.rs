@@ -14,34 +14,19 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 
-use riskd::event::{ClientInfo, DeviceType, Event, LoginAttempt, Outcome};
-use riskd::geoip::GeoInfo;
+use riskd::event::{Event, Outcome};
 use riskd::log::{GroupCommit, LogStore};
+
+mod support;
 
 fn login(n: u64) -> Event {
     Event::Login {
-        attempt: LoginAttempt {
-            attempt_id: format!("att-{n}"),
-            user_id: format!("user-{}", n % 1000),
-            timestamp_ms: 1_748_822_400_000 + n as i64,
-            ip: "192.0.2.10".parse().expect("valid ip"),
-            device_id: Some("3f1c6a1e-8f7b-4c55-9d0e-1b2c3d4e5f60".into()),
-            user_agent: Some(
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/80.0.3987.149"
-                    .into(),
-            ),
-            client: ClientInfo {
-                browser: Some("Chrome 80.0.3987".into()),
-                os: Some("Windows 10".into()),
-                device_type: DeviceType::Desktop,
-            },
-            geo: GeoInfo {
-                country: Some("NO".into()),
-                asn: Some(64500),
-                ..GeoInfo::default()
-            },
-            signals: Vec::new(),
-        },
+        attempt: support::desktop_login(
+            format!("att-{n}"),
+            format!("user-{}", n % 1000),
+            1_748_822_400_000 + n as i64,
+            "192.0.2.10".parse().expect("valid ip"),
+        ),
         outcome: Outcome::Success,
     }
 }

@@ -12,35 +12,30 @@
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 
 use riskd::config::Config;
-use riskd::event::{
-    Assessment, ClientInfo, Decision, DeviceType, Event, HistoryState, LoginAttempt, Outcome,
-};
+use riskd::event::{Assessment, Decision, Event, HistoryState, LoginAttempt, Outcome};
 use riskd::geoip::GeoInfo;
+
+mod support;
 use riskd::projection::{GlobalState, Projection};
 
 const USERS: usize = 100_000;
 
 fn attempt(user: usize, n: u64) -> LoginAttempt {
     LoginAttempt {
-        attempt_id: format!("a{user}-{n}"),
-        user_id: format!("user-{user}"),
-        timestamp_ms: 1_748_822_400_000 + n as i64 * 60_000,
-        ip: format!("10.{}.{}.{}", user % 200, (user / 200) % 250, n % 3 + 1)
-            .parse()
-            .expect("valid ip"),
         device_id: Some(format!("dev-{user}-{}", n % 2)),
-        user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/80.0.3987.149".into()),
-        client: ClientInfo {
-            browser: Some("Chrome 80.0.3987".into()),
-            os: Some("Windows 10".into()),
-            device_type: DeviceType::Desktop,
-        },
         geo: GeoInfo {
             country: Some("NO".into()),
             asn: Some(64_500 + (user % 20) as u32),
             ..GeoInfo::default()
         },
-        signals: Vec::new(),
+        ..support::desktop_login(
+            format!("a{user}-{n}"),
+            format!("user-{user}"),
+            1_748_822_400_000 + n as i64 * 60_000,
+            format!("10.{}.{}.{}", user % 200, (user / 200) % 250, n % 3 + 1)
+                .parse()
+                .expect("valid ip"),
+        )
     }
 }
 

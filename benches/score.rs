@@ -11,6 +11,8 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use riskd::config::Config;
 use riskd::event::{ClientInfo, DeviceType, Event, LoginAttempt, Outcome};
 use riskd::geoip::GeoInfo;
+
+mod support;
 use riskd::projection::{AttemptKeys, GlobalState, Projection};
 use riskd::score::Scorer;
 
@@ -19,10 +21,6 @@ const LOGINS_PER_USER: usize = 4;
 
 fn attempt(user: usize, n: usize, ip: String, country: &str) -> LoginAttempt {
     LoginAttempt {
-        attempt_id: format!("a{user}-{n}"),
-        user_id: format!("user-{user}"),
-        timestamp_ms: 1_748_822_400_000 + (n as i64) * 3_600_000,
-        ip: ip.parse().expect("valid ip"),
         device_id: Some(format!("dev-{user}-{}", n % 2)),
         user_agent: Some(format!(
             "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/80.0.{}.149",
@@ -41,7 +39,12 @@ fn attempt(user: usize, n: usize, ip: String, country: &str) -> LoginAttempt {
             asn: Some(64_500 + (user % 20) as u32),
             ..GeoInfo::default()
         },
-        signals: Vec::new(),
+        ..support::desktop_login(
+            format!("a{user}-{n}"),
+            format!("user-{user}"),
+            1_748_822_400_000 + (n as i64) * 3_600_000,
+            ip.parse().expect("valid ip"),
+        )
     }
 }
 

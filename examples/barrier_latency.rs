@@ -13,22 +13,20 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use riskd::event::{ClientInfo, Event, LoginAttempt, Outcome};
+use riskd::event::{Event, Outcome};
 use riskd::log::{GroupCommit, LogStore};
+
+#[path = "../benches/support/mod.rs"]
+mod support;
 
 fn login(n: u64) -> Event {
     Event::Login {
-        attempt: LoginAttempt {
-            attempt_id: format!("att-{n}"),
-            user_id: format!("user-{}", n % 1000),
-            timestamp_ms: 1_748_822_400_000 + n as i64,
-            ip: "192.0.2.10".parse().unwrap(),
-            device_id: Some("3f1c6a1e-8f7b-4c55-9d0e-1b2c3d4e5f60".into()),
-            user_agent: Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/80.0".into()),
-            client: ClientInfo::default(),
-            geo: Default::default(),
-            signals: Vec::new(),
-        },
+        attempt: support::desktop_login(
+            format!("att-{n}"),
+            format!("user-{}", n % 1000),
+            1_748_822_400_000 + n as i64,
+            "192.0.2.10".parse().unwrap(),
+        ),
         outcome: Outcome::Success,
     }
 }

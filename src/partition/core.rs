@@ -328,7 +328,9 @@ impl PartitionCore {
         Ok((self.durability.barrier(), duplicate))
     }
 
-    /// Records logins that already happened, in order, as one log batch.
+    /// Records logins that already happened, in order, as one log batch
+    /// (the tests' shorthand; the actor feeds requests in parts).
+    #[cfg(test)]
     pub fn ingest(
         &mut self,
         logins: Vec<(LoginAttempt, Outcome)>,
