@@ -20,7 +20,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::core::{Ingested, PartitionCore, PartitionError, Scored, SeenInBatch};
-use super::Readiness;
+use super::{background, Readiness};
 use crate::event::{LoginAttempt, Outcome, OutcomeReport, TimestampMs};
 use crate::log::Ticket;
 use crate::metrics::Metrics;
@@ -166,34 +166,34 @@ impl PartitionActor {
         self.compact_in_background(ctx);
     }
 
-    /// Encodes the snapshot here (under the lock: the state must hold
-    /// still), writes it on a blocking thread.
+    /// Takes a copy-on-write view of the projection under the lock, then
+    /// encodes and writes it on the low-priority background thread
+    /// ([`background`]), so requests go on being served from the partition,
+    /// and have the CPU and the disk first, meanwhile.
     fn snapshot_in_background(&mut self, ctx: &mut Context<Self>) {
-        let (encoded, store, durability, id) = {
+        let (view, store, durability, id) = {
             let mut core = self.shared.core.lock();
             (
-                core.snapshot_bytes(),
+                core.snapshot_view(),
                 core.snapshot_store().clone(),
                 core.durability().clone(),
                 core.id(),
             )
         };
-        let (offset, bytes) = match encoded {
-            Ok(Some(snapshot)) => snapshot,
-            Ok(None) => return,
-            Err(err) => {
-                tracing::error!(partition = id, error = %err, "snapshot encoding failed");
-                self.metrics.snapshots.with_label_values(&["error"]).inc();
-                return;
-            }
+        let Some((offset, projection)) = view else {
+            return;
         };
         self.snapshot_in_flight = true;
         // The records the snapshot covers were all appended before this
         // barrier is requested, so once it completes they are durable and
         // the snapshot may be written.
-        let write = actix_web::rt::task::spawn_blocking(move || -> Result<(), PartitionError> {
+        let write = background::run_low_priority(move || -> Result<(), PartitionError> {
             durability.sync()?;
-            store.write(id, offset, &bytes)?;
+            store.save(id, offset, &projection)?;
+            // The view's nodes are shared with the live projection until
+            // dropped; dropped here, not under the lock, it frees the
+            // nodes the partition has copied meanwhile.
+            drop(projection);
             Ok(())
         });
 
@@ -206,8 +206,11 @@ impl PartitionActor {
                         tracing::error!(partition = id, error = %err, "snapshot write failed");
                         "error"
                     }
-                    Err(err) => {
-                        tracing::error!(partition = id, error = %err, "snapshot task failed");
+                    Err(_) => {
+                        tracing::error!(
+                            partition = id,
+                            "snapshot thread failed to start or panicked"
+                        );
                         "error"
                     }
                 };

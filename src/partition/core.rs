@@ -465,18 +465,17 @@ impl PartitionCore {
         Ok(())
     }
 
-    /// Serialises a snapshot on this thread for the caller to write
-    /// elsewhere; None when one may not be written now. The caller must run
-    /// `Durability::sync` before writing the bytes (see `checkpoint`).
-    pub fn snapshot_bytes(&mut self) -> Result<Option<(u64, Vec<u8>)>, PartitionError> {
+    /// The projection as of now, for the caller to encode and write on
+    /// another thread; None when a snapshot may not be written now. The
+    /// clone is O(1) (the projection's maps are persistent), so the
+    /// partition's lock is held only for that. The caller must run
+    /// `Durability::sync` before writing the snapshot (see `checkpoint`).
+    pub fn snapshot_view(&mut self) -> Option<(u64, Projection)> {
         if !self.may_snapshot() {
-            return Ok(None);
+            return None;
         }
-        let bytes = self
-            .snapshots
-            .encode(self.id, self.next_to_apply, &self.projection)?;
         self.snapshot_offset = self.next_to_apply;
-        Ok(Some((self.next_to_apply, bytes)))
+        Some((self.next_to_apply, self.projection.clone()))
     }
 
     pub fn snapshot_store(&self) -> &SnapshotStore {

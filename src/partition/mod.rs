@@ -6,6 +6,7 @@
 //! into the core on the calling thread, the rest through the mailbox.
 
 pub mod actor;
+pub mod background;
 pub mod core;
 pub mod router;
 

@@ -207,6 +207,33 @@ fn snapshot_plus_tail_equals_full_replay() {
 }
 
 #[test]
+fn a_snapshot_view_keeps_its_offsets_state_while_writes_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let world = World::open(dir.path());
+    let mut live = world.core(dir.path(), Arc::new(GlobalState::new()));
+    drive(&mut live, 0, 60);
+    complete_erasures(&mut live);
+    let store = SnapshotStore::open(dir.path(), 1).unwrap();
+    let (offset, view) = live.snapshot_view().unwrap();
+    assert_eq!(offset, live.next_offset());
+    let encoded_then = store.encode(0, offset, live.projection()).unwrap();
+
+    // The same users change after the view was taken (drive cycles
+    // through seven users), and the view does not see it.
+    drive(&mut live, 60, 130);
+    assert_ne!(&view, live.projection());
+    let encoded_later = store.encode(0, offset, &view).unwrap();
+    assert_eq!(encoded_later, encoded_then);
+
+    // Written as the snapshot, it plus the tail gives the live state.
+    world.durability.sync().unwrap();
+    store.write(0, offset, &encoded_later).unwrap();
+    assert_eq!(store.load(0).unwrap().unwrap().next_offset, offset);
+    let restarted = world.core(dir.path(), Arc::new(GlobalState::new()));
+    assert_eq!(restarted.projection(), live.projection());
+}
+
+#[test]
 fn after_replay_exactly_the_remembered_attempts_own_their_event_ids() {
     let dir = tempfile::tempdir().unwrap();
     let mut world = World::open(dir.path());
