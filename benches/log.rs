@@ -37,7 +37,8 @@ fn bench_log(c: &mut Criterion) {
     let durability = store
         .start_durability(GroupCommit {
             events_max: 4096,
-            wait_max: Duration::from_micros(0),
+            interval_min: Duration::from_micros(0),
+            idle_flush_max: Duration::from_millis(100),
         })
         .expect("durability");
     let mut log = store.partition(0).expect("partition");

@@ -54,7 +54,8 @@ fn main() {
     let durability = store
         .start_durability(GroupCommit {
             events_max: 1,
-            wait_max: Duration::ZERO,
+            interval_min: Duration::ZERO,
+            idle_flush_max: Duration::from_millis(100),
         })
         .unwrap();
     let mut log = store.partition(0).unwrap();

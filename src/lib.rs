@@ -22,11 +22,13 @@
 //!    └─ PartitionCore (partition/core.rs, plain struct, behind the partition's lock)
 //!         1. score from memory:  Scorer (score/, one file per factor)
 //!                                  reads Projection (projection/) + GlobalState
-//!         2. append to the log:  PartitionLog (log/), sled tree, postcard envelope (event/codec.rs)
+//!         2. append to the log:  PartitionLog (log/): an offset and a postcard envelope
+//!                                  (event/codec.rs) in memory, reaching the sled tree in blocks
 //!         3. fold into memory:   Projection::apply
 //!    ▼
-//!  Durability (log/durability.rs): one thread, group commit: sled flush + fdatasync,
-//!    completes the tickets that outcome/event/erase replies wait for
+//!  Durability (log/durability.rs): one thread, group commit: writes the partitions'
+//!    waiting records into sled as blocks, sled flush + fdatasync, completes the
+//!    tickets that outcome/event/erase replies wait for
 //! ```
 //!
 //! # Invariants
@@ -41,7 +43,7 @@
 //!   their records. A `/v1/score` reply may precede its attempt record's
 //!   barrier unless `log.score_waits_for_durability` is set.
 //! - Hot path: scoring reads memory only (projection, global state); the
-//!   log append is a write into sled's buffers.
+//!   log append is a write into memory (the durability thread moves it to sled).
 //! - Restart = load each partition's snapshot (`snapshot.rs`) + replay the
 //!   log tail; a full replay from offset 0 gives the same projection.
 //! - Global state (`projection::global`): partitions apply commutative

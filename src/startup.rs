@@ -7,7 +7,6 @@
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::{Actor, Arbiter, Context};
 use actix_web::dev::{Server, ServerHandle};
@@ -84,10 +83,7 @@ impl Application {
             config.log.partitions,
             config.log.cache_capacity_bytes,
         )?;
-        let durability = store.start_durability(GroupCommit {
-            events_max: config.log.group_commit_events_max,
-            wait_max: Duration::from_micros(config.log.group_commit_wait_us_max),
-        })?;
+        let durability = store.start_durability(GroupCommit::from_config(&config.log))?;
         {
             let metrics = metrics.clone();
             durability.set_observer(Arc::new(move |events, took| {

@@ -82,7 +82,8 @@ pub struct LimitsConfig {
 pub struct LogConfig {
     pub partitions: u32,
     pub group_commit_events_max: usize,
-    pub group_commit_wait_us_max: u64,
+    pub group_commit_interval_us_min: u64,
+    pub idle_flush_ms_max: u64,
     pub score_waits_for_durability: bool,
     pub cache_capacity_bytes: u64,
 }
@@ -203,10 +204,16 @@ impl Config {
             1,
         )?;
         check_range(
-            "log.group_commit_wait_us_max",
-            self.log.group_commit_wait_us_max,
+            "log.group_commit_interval_us_min",
+            self.log.group_commit_interval_us_min,
             0,
             1_000_000,
+        )?;
+        check_range(
+            "log.idle_flush_ms_max",
+            self.log.idle_flush_ms_max,
+            1,
+            60_000,
         )?;
         check_min(
             "partition.mailbox_capacity",

@@ -7,7 +7,6 @@
 //! database, and the importer says so instead of waiting.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use super::LabelledLogin;
 use crate::config::LogConfig;
@@ -69,10 +68,7 @@ impl Importer {
             store,
             partitions,
             appended: 0,
-            group_commit: GroupCommit {
-                events_max: log.group_commit_events_max,
-                wait_max: Duration::from_micros(log.group_commit_wait_us_max),
-            },
+            group_commit: GroupCommit::from_config(log),
         })
     }
 

@@ -1,14 +1,24 @@
 //! The durability barrier, with group commit.
 //!
-//! Appends go to sled's in-memory buffers; an event is durable only after a
-//! barrier: `Db::flush` (sled writes its buffers out, ending in
+//! Appends wait in memory (`pending.rs`); an event is durable only after a
+//! barrier: the partitions' waiting records are written into sled as
+//! blocks, then `Db::flush` (sled writes its buffers out, ending in
 //! `sync_file_range`, which is no power-loss barrier: sled issues #1351,
 //! #1452), then `fdatasync` on sled's data file and on any blob files. One
 //! thread runs barriers; writers hand it a [`Ticket`] request over a
-//! crossbeam channel and await the ticket. A barrier starts when
-//! `events_max` requests wait or the oldest has waited `wait_max`, and one
-//! barrier completes every request that was queued before it started, so
-//! the fdatasync cost is shared by the whole group.
+//! crossbeam channel and await the ticket. One barrier completes every
+//! request that was queued before it started, so its cost is shared by the
+//! whole group.
+//!
+//! When a barrier starts: barriers start at least `interval_min` apart, or
+//! as soon as `events_max` requests wait. A request after a quiet spell is
+//! made durable at once (a lone acknowledgement costs one barrier, not a
+//! window plus a barrier); under load, the requests of one interval share
+//! a barrier. Each barrier costs far more CPU than its fdatasync (sled's
+//! flush hands its write to a thread pool that wakes all seven of its idle
+//! threads, and the write is submitted twice: sync_file_range, then
+//! fdatasync), so the interval bounds that cost per second, whatever the
+//! request rate.
 //!
 //! While a group's window is open the thread sleeps (parked) instead of
 //! receiving request by request: a blocking receive per request woke it,
@@ -24,16 +34,30 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use tokio::sync::oneshot;
 
-use super::LogError;
+use super::{LogError, PendingRegistry};
 
 /// Group commit limits (from `[log]` in the configuration).
 #[derive(Clone, Copy, Debug)]
 pub struct GroupCommit {
     pub events_max: usize,
-    pub wait_max: Duration,
+    /// The least time between the starts of two barriers.
+    pub interval_min: Duration,
+    /// With no barrier requested for this long, records appended meanwhile
+    /// (scores) are written out and made durable anyway.
+    pub idle_flush_max: Duration,
+}
+
+impl GroupCommit {
+    pub fn from_config(log: &crate::config::LogConfig) -> GroupCommit {
+        GroupCommit {
+            events_max: log.group_commit_events_max,
+            interval_min: Duration::from_micros(log.group_commit_interval_us_min),
+            idle_flush_max: Duration::from_millis(log.idle_flush_ms_max),
+        }
+    }
 }
 
 /// Observes each barrier: (events in the group, time the barrier took).
@@ -110,6 +134,7 @@ impl Durability {
         db: sled::Db,
         dir: &Path,
         policy: GroupCommit,
+        pending: PendingRegistry,
     ) -> Result<Durability, LogError> {
         let (requests, receiver) = crossbeam_channel::bounded(PENDING_REQUESTS_MAX);
         let files = SledFiles::open(dir)?;
@@ -122,7 +147,10 @@ impl Durability {
             let waiting = waiting.clone();
             std::thread::Builder::new()
                 .name("riskd-durability".into())
-                .spawn(move || run(db, files, policy, receiver, waiting, healthy, observer))
+                .spawn(move || {
+                    let store = Store { db, files, pending };
+                    run(store, policy, receiver, waiting, healthy, observer)
+                })
                 .map_err(|source| LogError::Io {
                     path: dir.to_owned(),
                     source,
@@ -207,9 +235,37 @@ impl Durability {
     }
 }
 
-fn run(
+/// What a barrier makes durable: the partitions' waiting records, sled's
+/// buffers, sled's files.
+struct Store {
     db: sled::Db,
-    mut files: SledFiles,
+    files: SledFiles,
+    pending: PendingRegistry,
+}
+
+impl Store {
+    fn has_pending(&self) -> bool {
+        self.pending
+            .lock()
+            .iter()
+            .flatten()
+            .any(|pending| !pending.is_empty())
+    }
+
+    /// Writes out every partition's waiting records, then flushes sled and
+    /// syncs its files.
+    fn barrier(&mut self) -> Result<(), String> {
+        let partitions: Vec<_> = self.pending.lock().iter().flatten().cloned().collect();
+        for pending in partitions {
+            pending.write_out().map_err(|err| err.to_string())?;
+        }
+        self.db.flush().map_err(|err| err.to_string())?;
+        self.files.sync().map_err(|err| err.to_string())
+    }
+}
+
+fn run(
+    mut store: Store,
     policy: GroupCommit,
     receiver: Receiver<Request>,
     waiting: Arc<AtomicUsize>,
@@ -218,16 +274,26 @@ fn run(
 ) {
     let mut group: Vec<Waiter> = Vec::with_capacity(policy.events_max.min(4096));
     let mut stopping = false;
+    let mut last_start: Option<Instant> = None;
     while !stopping {
-        match receiver.recv() {
+        match receiver.recv_timeout(policy.idle_flush_max) {
             Ok(Request::Barrier(first)) => group.push(first),
-            Ok(Request::Shutdown) | Err(_) => stopping = true,
+            Ok(Request::Shutdown) | Err(RecvTimeoutError::Disconnected) => stopping = true,
+            // Idle: make what was appended meanwhile durable, if anything.
+            Err(RecvTimeoutError::Timeout) => {
+                if !store.has_pending() {
+                    continue;
+                }
+            }
         }
         // The window: take what is queued, then sleep until the deadline
-        // or until a writer finds the group full (or shutdown) and unparks
-        // this thread. A spurious wake-up just goes round again.
-        let deadline = Instant::now() + policy.wait_max;
-        while !stopping {
+        // (`interval_min` after the last barrier started; now, after a
+        // quiet spell) or until a writer finds the group full (or
+        // shutdown) and unparks this thread. A spurious wake-up just goes
+        // round again.
+        let now = Instant::now();
+        let deadline = last_start.map_or(now, |last| (last + policy.interval_min).max(now));
+        while !stopping && !group.is_empty() {
             while group.len() < policy.events_max {
                 match receiver.try_recv() {
                     Ok(Request::Barrier(waiter)) => group.push(waiter),
@@ -247,10 +313,8 @@ fn run(
         // Writers count requests from here on towards the next group.
         waiting.fetch_sub(group.len(), Ordering::AcqRel);
         let started = Instant::now();
-        let result = db
-            .flush()
-            .map_err(|err| err.to_string())
-            .and_then(|_| files.sync().map_err(|err| err.to_string()));
+        last_start = Some(started);
+        let result = store.barrier();
         let elapsed = started.elapsed();
         if let Err(message) = &result {
             tracing::error!(%message, "durability barrier failed; the log is no longer writable");

@@ -1,19 +1,31 @@
 //! The event log: append-only, partitioned, on sled.
 //!
 //! One sled database under `<data_dir>/log`, one tree per partition
-//! (`p0`, `p1`, ...), keyed by the partition's offset as a big-endian u64 so
-//! sled's key order is log order. Values are [`crate::event::codec`]
-//! envelopes. A `meta` tree records the partition count: a data directory
-//! written with P partitions refuses to start with another P, because the
+//! (`p0`, `p1`, ...). Every record has an offset in its partition; records
+//! are stored in blocks of consecutive records (`block.rs`), keyed by the
+//! block's first offset as a big-endian u64 so sled's key order is log
+//! order. Records are [`crate::event::codec`] envelopes. A `meta` tree
+//! records the partition count: a data directory written with P
+//! partitions refuses to start with another P, because the
 //! user-to-partition mapping would change under it.
 //!
-//! Writes become durable only through [`durability::Durability`]: sled's own
-//! `flush` is not a power-loss barrier on Linux (it ends in
-//! `sync_file_range`), so the barrier adds `fdatasync` on sled's files.
+//! An append puts its record in memory (`pending.rs`) and returns; the
+//! records reach sled as blocks when the durability thread writes them
+//! out, before every barrier. Writes become durable only through
+//! [`durability::Durability`]: sled's own `flush` is not a power-loss
+//! barrier on Linux (it ends in `sync_file_range`), so the barrier adds
+//! `fdatasync` on sled's files.
 
+mod block;
 pub mod durability;
+mod pending;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use pending::Pending;
 
 use crate::event::codec::{self, CodecError};
 use crate::event::Event;
@@ -58,7 +70,14 @@ pub struct LogStore {
     db: sled::Db,
     dir: PathBuf,
     partitions: u32,
+    /// Each partition's records waiting to be written into sled, shared by
+    /// its writer, its readers and the durability thread (which writes
+    /// them out before every barrier).
+    pending: PendingRegistry,
 }
+
+/// Per partition, its [`Pending`] once opened.
+type PendingRegistry = Arc<Mutex<Vec<Option<Arc<Pending>>>>>;
 
 impl LogStore {
     pub fn open(
@@ -93,6 +112,7 @@ impl LogStore {
             db,
             dir,
             partitions,
+            pending: Arc::new(Mutex::new(vec![None; partitions as usize])),
         };
         if fresh {
             // The directory entries of sled's files must be durable too, once.
@@ -107,17 +127,31 @@ impl LogStore {
         self.partitions
     }
 
+    /// A handle on partition `partition`'s log. Handles on one partition
+    /// share its offsets and its records waiting for sled.
     pub fn partition(&self, partition: u32) -> Result<PartitionLog, LogError> {
         debug_assert!(partition < self.partitions);
         let tree = self.db.open_tree(format!("p{partition}"))?;
         let meta = self.db.open_tree(META_TREE)?;
-        let last = match tree.last()? {
-            Some((key, _)) => decode_offset(&key)? + 1,
-            None => 0,
-        };
-        let high_water = match meta.get(high_water_key(partition))? {
-            Some(bytes) => decode_offset(&bytes)?,
-            None => 0,
+        let mut registry = self.pending.lock();
+        let slot = registry
+            .get_mut(partition as usize)
+            .ok_or(LogError::CorruptMeta("partition out of range"))?;
+        let pending = match slot {
+            Some(pending) => pending.clone(),
+            None => {
+                let last = match tree.last()? {
+                    Some((key, value)) => block::end_offset(decode_offset(&key)?, &value),
+                    None => 0,
+                };
+                let high_water = match meta.get(high_water_key(partition))? {
+                    Some(bytes) => decode_offset(&bytes)?,
+                    None => 0,
+                };
+                let pending = Arc::new(Pending::new(tree.clone(), last.max(high_water)));
+                *slot = Some(pending.clone());
+                pending
+            }
         };
         let removals = Removals {
             meta,
@@ -125,7 +159,7 @@ impl LogStore {
         };
         Ok(PartitionLog {
             tree,
-            next_offset: last.max(high_water),
+            pending,
             removals,
         })
     }
@@ -137,7 +171,7 @@ impl LogStore {
 
     /// Starts the group-commit thread for this database.
     pub fn start_durability(&self, policy: GroupCommit) -> Result<Durability, LogError> {
-        Durability::start(self.db.clone(), &self.dir, policy)
+        Durability::start(self.db.clone(), &self.dir, policy, self.pending.clone())
     }
 }
 
@@ -166,10 +200,14 @@ fn open_waiting_for_lock(dir: &Path, cache_capacity_bytes: u64) -> Result<sled::
     }
 }
 
+/// One record read from the log: its offset and the event, or the reason
+/// it does not decode (a poison record, for the reader to set aside).
+pub type LogEntry = Result<(u64, Result<Event, CodecError>), LogError>;
+
 /// One partition's log: the only writer of its tree is its partition actor.
 pub struct PartitionLog {
     tree: sled::Tree,
-    next_offset: u64,
+    pending: Arc<Pending>,
     removals: Removals,
 }
 
@@ -181,14 +219,52 @@ struct Removals {
 }
 
 impl Removals {
-    fn remove(&self, tree: &sled::Tree, offset: u64) -> Result<(), LogError> {
+    /// Removes `offsets` (ascending) from the blocks holding them.
+    fn remove(&self, tree: &sled::Tree, offsets: &[u64]) -> Result<(), LogError> {
+        let Some(&highest) = offsets.last() else {
+            return Ok(());
+        };
         self.meta.fetch_and_update(&self.key, |old| {
             let old = old
                 .and_then(|b| <[u8; 8]>::try_from(b).ok())
                 .map_or(0, u64::from_be_bytes);
-            Some(old.max(offset + 1).to_be_bytes().to_vec())
+            Some(old.max(highest + 1).to_be_bytes().to_vec())
         })?;
-        tree.remove(offset.to_be_bytes())?;
+        let mut rest = offsets;
+        while let Some(&offset) = rest.first() {
+            let Some((key, value)) = tree
+                .range(..=offset.to_be_bytes())
+                .next_back()
+                .transpose()?
+            else {
+                rest = &rest[1..];
+                continue;
+            };
+            let key_offset = decode_offset(&key)?;
+            let records = match block::decode(key_offset, &value) {
+                Ok(records) => records,
+                // A block that does not decode holds nothing readable: its
+                // records are gone for replay already; leave it as it is.
+                Err(_) => {
+                    rest = &rest[1..];
+                    continue;
+                }
+            };
+            let end = records.last().map_or(key_offset, |(last, _)| last + 1);
+            let in_block = rest.iter().take_while(|&&o| o < end).count().max(1);
+            let (doomed, later) = rest.split_at(in_block);
+            let stored = records.len();
+            let kept: Vec<(u64, &[u8])> = records
+                .into_iter()
+                .filter(|(o, _)| doomed.binary_search(o).is_err())
+                .collect();
+            if kept.is_empty() {
+                tree.remove(&key)?;
+            } else if kept.len() < stored {
+                tree.insert(&key, block::encode(key_offset, kept))?;
+            }
+            rest = later;
+        }
         Ok(())
     }
 }
@@ -196,57 +272,70 @@ impl Removals {
 impl PartitionLog {
     /// The offset the next append gets (= number of records ever appended).
     pub fn next_offset(&self) -> u64 {
-        self.next_offset
+        self.pending.next_offset()
     }
 
     /// Appends one event; returns its offset. Not durable until a barrier.
     pub fn append(&mut self, event: &Event) -> Result<u64, LogError> {
         let bytes = codec::encode(event)?;
-        let offset = self.next_offset;
-        self.tree.insert(offset.to_be_bytes(), bytes)?;
-        self.next_offset += 1;
-        Ok(offset)
+        self.pending.push(vec![bytes])
     }
 
     /// Appends events atomically (all or none); returns the first offset.
     pub fn append_all(&mut self, events: &[Event]) -> Result<u64, LogError> {
-        let first = self.next_offset;
-        let mut batch = sled::Batch::default();
-        for (i, event) in events.iter().enumerate() {
-            batch.insert(&(first + i as u64).to_be_bytes(), codec::encode(event)?);
-        }
-        self.tree.apply_batch(batch)?;
-        self.next_offset += events.len() as u64;
-        Ok(first)
+        let records = events
+            .iter()
+            .map(codec::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.pending.push(records)
     }
 
     /// Records from `offset` on, in order. A record that does not decode is
     /// yielded as an error with its offset, so the reader can set it aside.
-    pub fn read_from(
-        &self,
-        offset: u64,
-    ) -> impl Iterator<Item = Result<(u64, Result<Event, CodecError>), LogError>> {
-        read_from(&self.tree, offset)
+    pub fn read_from(&self, offset: u64) -> impl Iterator<Item = LogEntry> {
+        read_from(&self.tree, &self.pending, offset)
     }
 
-    /// The stored bytes of one record (to keep a poison record's bytes).
+    /// The stored bytes of one record (to keep a poison record's bytes):
+    /// the whole block when the block holding it does not decode.
     pub fn raw(&self, offset: u64) -> Result<Option<Vec<u8>>, LogError> {
-        Ok(self.tree.get(offset.to_be_bytes())?.map(|v| v.to_vec()))
+        self.pending.write_out()?;
+        let Some((key, value)) = self
+            .tree
+            .range(..=offset.to_be_bytes())
+            .next_back()
+            .transpose()?
+        else {
+            return Ok(None);
+        };
+        match block::decode(decode_offset(&key)?, &value) {
+            Ok(records) => Ok(records
+                .into_iter()
+                .find(|(o, _)| *o == offset)
+                .map(|(_, bytes)| bytes.to_vec())),
+            Err(_) => Ok(Some(value.to_vec())),
+        }
     }
 
     /// Appends bytes that are not an event (tests of poison-record handling).
     #[cfg(test)]
     pub(crate) fn append_raw(&mut self, bytes: &[u8]) -> Result<u64, LogError> {
-        let offset = self.next_offset;
-        self.tree.insert(offset.to_be_bytes(), bytes)?;
-        self.next_offset += 1;
-        Ok(offset)
+        self.pending.push(vec![bytes.to_vec()])
+    }
+
+    /// Stores a raw sled value at `offset` (tests of blocks that do not decode).
+    #[cfg(test)]
+    pub(crate) fn insert_raw_value(&mut self, offset: u64, value: &[u8]) -> Result<(), LogError> {
+        self.pending.write_out()?;
+        self.tree.insert(offset.to_be_bytes(), value)?;
+        Ok(())
     }
 
     /// Drops the record at `offset` (compaction after an erasure). Its
     /// offset is never handed out again.
     pub fn remove(&self, offset: u64) -> Result<(), LogError> {
-        self.removals.remove(&self.tree, offset)
+        self.pending.write_out()?;
+        self.removals.remove(&self.tree, &[offset])
     }
 
     /// A handle for reading and compacting on another thread. Appends stay
@@ -254,47 +343,74 @@ impl PartitionLog {
     pub fn reader(&self) -> LogReader {
         LogReader {
             tree: self.tree.clone(),
+            pending: self.pending.clone(),
             removals: self.removals.clone(),
         }
-    }
-
-    /// Records currently stored (after compaction, fewer than `next_offset`).
-    pub fn len(&self) -> usize {
-        self.tree.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tree.is_empty()
     }
 }
 
 /// Read access to one partition's records from another thread.
 pub struct LogReader {
     tree: sled::Tree,
+    pending: Arc<Pending>,
     removals: Removals,
 }
 
 impl LogReader {
-    pub fn read_from(
-        &self,
-        offset: u64,
-    ) -> impl Iterator<Item = Result<(u64, Result<Event, CodecError>), LogError>> {
-        read_from(&self.tree, offset)
+    pub fn read_from(&self, offset: u64) -> impl Iterator<Item = LogEntry> {
+        read_from(&self.tree, &self.pending, offset)
     }
 
-    pub fn remove(&self, offset: u64) -> Result<(), LogError> {
-        self.removals.remove(&self.tree, offset)
+    /// Removes the records at `offsets` (ascending), a block at a time.
+    pub fn remove_all(&self, offsets: &[u64]) -> Result<(), LogError> {
+        debug_assert!(offsets.windows(2).all(|pair| pair[0] < pair[1]));
+        self.pending.write_out()?;
+        self.removals.remove(&self.tree, offsets)
     }
 }
 
-fn read_from(
-    tree: &sled::Tree,
-    offset: u64,
-) -> impl Iterator<Item = Result<(u64, Result<Event, CodecError>), LogError>> {
-    tree.range(offset.to_be_bytes()..).map(|entry| {
-        let (key, value) = entry?;
-        Ok((decode_offset(&key)?, codec::decode(&value)))
-    })
+/// Writes out what waits in memory, then reads sled from the block
+/// holding `offset`.
+fn read_from(tree: &sled::Tree, pending: &Pending, offset: u64) -> impl Iterator<Item = LogEntry> {
+    let first_block = || -> Result<Vec<u8>, LogError> {
+        pending.write_out()?;
+        let holding = tree
+            .range(..=offset.to_be_bytes())
+            .next_back()
+            .transpose()?;
+        Ok(holding.map_or_else(|| offset.to_be_bytes().to_vec(), |(key, _)| key.to_vec()))
+    };
+    let (failed, blocks) = match first_block() {
+        Ok(start) => (None, Some(tree.range(start..))),
+        Err(err) => (Some(Err(err)), None),
+    };
+    let records = blocks
+        .into_iter()
+        .flatten()
+        .flat_map(move |entry| block_entries(entry, offset));
+    failed.into_iter().chain(records)
+}
+
+/// The records at or above `offset` of one stored block.
+fn block_entries(entry: sled::Result<(sled::IVec, sled::IVec)>, offset: u64) -> Vec<LogEntry> {
+    let (key, value) = match entry {
+        Ok(entry) => entry,
+        Err(err) => return vec![Err(err.into())],
+    };
+    let key = match decode_offset(&key) {
+        Ok(key) => key,
+        Err(err) => return vec![Err(err)],
+    };
+    match block::decode(key, &value) {
+        Ok(records) => records
+            .into_iter()
+            .filter(|(o, _)| *o >= offset)
+            .map(|(o, bytes)| Ok((o, codec::decode(bytes))))
+            .collect(),
+        // A block that does not decode: one poison entry at its key.
+        Err(err) if key >= offset => vec![Ok((key, Err(err)))],
+        Err(_) => Vec::new(),
+    }
 }
 
 fn decode_offset(key: &[u8]) -> Result<u64, LogError> {

@@ -93,7 +93,8 @@ fn the_barrier_completes_every_waiter_of_a_group() {
     let durability = store
         .start_durability(GroupCommit {
             events_max: 64,
-            wait_max: Duration::from_millis(2),
+            interval_min: Duration::from_millis(2),
+            idle_flush_max: Duration::from_millis(100),
         })
         .unwrap();
     let mut log = store.partition(0).unwrap();
@@ -122,7 +123,8 @@ fn records_made_durable_survive_reopening() {
         let durability = store
             .start_durability(GroupCommit {
                 events_max: 8,
-                wait_max: Duration::from_micros(100),
+                interval_min: Duration::from_micros(100),
+                idle_flush_max: Duration::from_millis(100),
             })
             .unwrap();
         let mut log = store.partition(1).unwrap();
@@ -208,4 +210,131 @@ proptest! {
             }
         }
     }
+}
+
+#[test]
+fn appends_wait_in_memory_and_a_barrier_writes_them_out_as_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
+    let durability = store
+        .start_durability(GroupCommit {
+            events_max: 64,
+            interval_min: Duration::ZERO,
+            idle_flush_max: Duration::from_secs(3600),
+        })
+        .unwrap();
+    let mut log = store.partition(0).unwrap();
+    for n in 0..40 {
+        log.append(&login("a", n)).unwrap();
+    }
+    assert!(log.tree.is_empty(), "an append does not touch sled");
+    durability.barrier().wait_blocking().unwrap();
+    assert!(log.pending.is_empty());
+    let blocks = log.tree.len();
+    assert!(
+        (2..40).contains(&blocks),
+        "40 records of ~300 B in blocks of at most {} B: {blocks} keys",
+        block::BLOCK_BYTES_MAX
+    );
+    assert_eq!(read_all(&log).len(), 40);
+    durability.shutdown();
+}
+
+#[test]
+fn with_no_barrier_requested_appends_are_written_out_within_the_idle_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
+    let durability = store
+        .start_durability(GroupCommit {
+            events_max: 64,
+            interval_min: Duration::ZERO,
+            idle_flush_max: Duration::from_millis(20),
+        })
+        .unwrap();
+    let mut log = store.partition(0).unwrap();
+    log.append(&login("a", 0)).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while log.tree.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "never written out");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(log.pending.is_empty());
+    durability.shutdown();
+}
+
+#[test]
+fn records_never_written_out_are_lost_whole_and_their_offsets_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
+        let durability = store
+            .start_durability(GroupCommit {
+                events_max: 64,
+                interval_min: Duration::ZERO,
+                idle_flush_max: Duration::from_secs(3600),
+            })
+            .unwrap();
+        let mut log = store.partition(0).unwrap();
+        log.append_all(&[login("a", 0), login("a", 1)]).unwrap();
+        durability.barrier().wait_blocking().unwrap();
+        durability.shutdown();
+        // Never written out: as in a crash before the next barrier.
+        log.append_all(&[login("a", 2), login("a", 3)]).unwrap();
+    }
+    let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
+    let log = store.partition(0).unwrap();
+    let offsets: Vec<u64> = read_all(&log).into_iter().map(|(o, _)| o).collect();
+    assert_eq!(offsets, [0, 1], "a prefix: the durable records");
+    assert_eq!(log.next_offset(), 2);
+}
+
+#[test]
+fn a_block_that_does_not_decode_is_one_poison_entry_and_reading_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
+    let mut log = store.partition(0).unwrap();
+    log.append(&login("a", 0)).unwrap();
+    let garbage = [block::BLOCK_MARKER, 0xff, 0xff, 0x01];
+    log.insert_raw_value(1, &garbage).unwrap();
+    log.pending = Arc::new(pending::Pending::new(log.tree.clone(), 2));
+    log.append(&login("a", 2)).unwrap();
+    let entries: Vec<(u64, bool)> = log
+        .read_from(0)
+        .map(|entry| {
+            let (offset, event) = entry.unwrap();
+            (offset, event.is_ok())
+        })
+        .collect();
+    assert_eq!(entries, [(0, true), (1, false), (2, true)]);
+    assert_eq!(
+        log.raw(1).unwrap().unwrap(),
+        garbage,
+        "the whole block is kept"
+    );
+}
+
+#[test]
+fn values_written_one_record_per_key_read_back_beside_blocks() {
+    // Logs written before blocks hold one codec envelope per key.
+    let dir = tempfile::tempdir().unwrap();
+    let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
+    let mut log = store.partition(0).unwrap();
+    for n in 0..3u32 {
+        log.insert_raw_value(u64::from(n), &codec::encode(&login("old", n)).unwrap())
+            .unwrap();
+    }
+    drop(log);
+    drop(store);
+    let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
+    let mut log = store.partition(0).unwrap();
+    assert_eq!(log.next_offset(), 3);
+    log.append(&login("new", 3)).unwrap();
+    let read = read_all(&log);
+    assert_eq!(
+        read.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+        [0, 1, 2, 3]
+    );
+    assert_eq!(read[1].1, login("old", 1));
+    log.remove(1).unwrap();
+    assert_eq!(read_all(&log).len(), 3);
 }

@@ -520,9 +520,7 @@ impl PartitionCore {
                     }
                 }
             }
-            for offset in doomed {
-                log.remove(offset)?;
-            }
+            log.remove_all(&doomed)?;
             Ok(erasures)
         }
     }

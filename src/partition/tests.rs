@@ -28,7 +28,8 @@ impl World {
         let durability = store
             .start_durability(GroupCommit {
                 events_max: 64,
-                wait_max: Duration::from_micros(200),
+                interval_min: Duration::from_micros(200),
+                idle_flush_max: Duration::from_millis(100),
             })
             .unwrap();
         let dead_letters =
