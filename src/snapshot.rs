@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::projection::Projection;
 
 const MAGIC: &[u8; 4] = b"RKSN";
-pub const SNAPSHOT_FORMAT_VERSION: u16 = 1;
+/// Version 2: remembered attempts keep their answer's log offset, not the answer.
+pub const SNAPSHOT_FORMAT_VERSION: u16 = 2;
 
 /// How much of a snapshot is written before it is synced and the next part
 /// written: one fsync of a whole ~90 MB file put it in the disk's queue at
@@ -253,6 +254,17 @@ impl SnapshotStore {
             message: err.to_string(),
         };
         let (version, _) = postcard::take_from_bytes::<u16>(rest).map_err(corrupt)?;
+        if version < SNAPSHOT_FORMAT_VERSION {
+            // A snapshot is a cache of the log: one from an older build is
+            // rebuilt from the log rather than refused (an upgrade must not
+            // need an operator to delete files).
+            tracing::warn!(
+                path = %path.display(),
+                version,
+                "snapshot written by an older build; rebuilding the partition from the log"
+            );
+            return Ok(None);
+        }
         if version != SNAPSHOT_FORMAT_VERSION {
             return Err(SnapshotError::UnknownVersion {
                 path,
@@ -345,6 +357,16 @@ mod tests {
         let bytes = store.encode(1, 7, &projection()).unwrap();
         store.write(1, 7, &bytes[..bytes.len() - 3]).unwrap();
         assert!(matches!(store.load(1), Err(SnapshotError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn a_snapshot_of_an_older_format_is_ignored_for_the_log_to_rebuild() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::open(dir.path(), 4).unwrap();
+        let mut bytes = store.encode(1, 7, &projection()).unwrap();
+        bytes[4] = 1;
+        store.write(1, 7, &bytes).unwrap();
+        assert!(store.load(1).unwrap().is_none());
     }
 
     #[test]

@@ -317,6 +317,11 @@ impl PartitionLog {
         }
     }
 
+    /// The record at `offset`, if stored.
+    pub fn read_at(&self, offset: u64) -> Result<Option<Result<Event, CodecError>>, LogError> {
+        Ok(self.raw(offset)?.map(|bytes| codec::decode(&bytes)))
+    }
+
     /// Appends bytes that are not an event (tests of poison-record handling).
     #[cfg(test)]
     pub(crate) fn append_raw(&mut self, bytes: &[u8]) -> Result<u64, LogError> {

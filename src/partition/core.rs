@@ -202,7 +202,8 @@ impl PartitionCore {
                         });
                         self.erasures_running += 1;
                     }
-                    self.projection.apply(&event, &self.global);
+                    self.projection
+                        .apply_logged(offset, &event, None, &self.global);
                 }
                 Err(err) => {
                     tracing::warn!(partition = self.id, offset, error = %err, "poison record set aside");
@@ -236,8 +237,10 @@ impl PartitionCore {
         keys: Option<AttemptKeys>,
     ) -> Result<Applied, PartitionError> {
         debug_assert!(!self.recovering);
-        self.log.append(event)?;
-        let applied = self.projection.apply_keyed(event, keys, &self.global);
+        let offset = self.log.append(event)?;
+        let applied = self
+            .projection
+            .apply_logged(offset, event, keys, &self.global);
         self.next_to_apply = self.log.next_offset();
         Ok(applied)
     }
@@ -246,10 +249,10 @@ impl PartitionCore {
     pub fn score(&mut self, attempt: LoginAttempt) -> Result<Scored, PartitionError> {
         self.ensure_ready()?;
         if let Some(record) = self.projection.attempt(&attempt.attempt_id) {
-            return match (&record.assessment, record.user_id == attempt.user_id) {
-                (Some(assessment), true) => Ok(Scored {
+            return match (record.answer_at, record.user_id == attempt.user_id) {
+                (Some(offset), true) => Ok(Scored {
+                    assessment: self.first_answer(offset, &attempt.attempt_id)?,
                     attempt_id: attempt.attempt_id,
-                    assessment: assessment.clone(),
                     // The first record may not be durable yet either.
                     ticket: self
                         .settings
@@ -311,6 +314,20 @@ impl PartitionCore {
             duplicate: false,
             shadow,
         })
+    }
+
+    /// The answer recorded with the attempt at `offset` (a repeated
+    /// event_id gets it back). A retry's path: it reads the log.
+    fn first_answer(&self, offset: u64, attempt_id: &str) -> Result<Assessment, PartitionError> {
+        match self.log.read_at(offset)? {
+            Some(Ok(Event::Attempt {
+                attempt,
+                assessment,
+            })) if attempt.attempt_id == attempt_id => Ok(assessment),
+            _ => Err(PartitionError::Log(LogError::CorruptMeta(
+                "a remembered attempt's first answer is not at its log offset",
+            ))),
+        }
     }
 
     /// Records an outcome. The ticket resolves when it is durable.
@@ -381,9 +398,10 @@ impl PartitionCore {
         }
 
         if !events.is_empty() {
-            self.log.append_all(&events)?;
-            for event in &events {
-                self.projection.apply(event, &self.global);
+            let first = self.log.append_all(&events)?;
+            for (offset, event) in (first..).zip(&events) {
+                self.projection
+                    .apply_logged(offset, event, None, &self.global);
             }
             self.next_to_apply = self.log.next_offset();
         }

@@ -14,7 +14,7 @@ pub mod velocity;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ProjectionConfig;
-use crate::event::{Assessment, Event, LoginAttempt, Outcome, OutcomeReport};
+use crate::event::{Event, LoginAttempt, Outcome, OutcomeReport};
 pub use global::GlobalState;
 pub use keys::AttemptKeys;
 pub use user::UserContext;
@@ -25,8 +25,13 @@ pub use user::UserContext;
 pub struct AttemptRecord {
     pub user_id: String,
     pub keys: AttemptKeys,
-    /// The first answer (None for ingested logins, which get no answer).
-    pub assessment: Option<Assessment>,
+    /// The log offset of the record holding the first answer (None for
+    /// ingested logins, which get no answer). A repeated event_id is
+    /// answered from there: the answer (its reasons and their details)
+    /// was two thirds of a remembered attempt's ~1.2 KB, and every
+    /// partition remembers 65,536 attempts; a repeat is a retry, rare and
+    /// off the path of new logins.
+    pub answer_at: Option<u64>,
     /// Outcomes already applied (bit per `Outcome`), so a repeated report
     /// changes nothing.
     outcomes: u8,
@@ -138,7 +143,9 @@ impl Projection {
         self.attempts.len()
     }
 
-    /// Folds one event. Global deltas go to `global`.
+    /// Folds one event that is not in a log (tests, backtests): a
+    /// repeated event_id then has no first answer to read back. Global
+    /// deltas go to `global`.
     pub fn apply(&mut self, event: &Event, global: &GlobalState) -> Applied {
         self.apply_keyed(event, None, global)
     }
@@ -152,12 +159,30 @@ impl Projection {
         keys: Option<AttemptKeys>,
         global: &GlobalState,
     ) -> Applied {
+        self.fold(None, event, keys, global)
+    }
+
+    /// Folds the event recorded at `offset` of the partition's log.
+    pub fn apply_logged(
+        &mut self,
+        offset: u64,
+        event: &Event,
+        keys: Option<AttemptKeys>,
+        global: &GlobalState,
+    ) -> Applied {
+        self.fold(Some(offset), event, keys, global)
+    }
+
+    fn fold(
+        &mut self,
+        offset: Option<u64>,
+        event: &Event,
+        keys: Option<AttemptKeys>,
+        global: &GlobalState,
+    ) -> Applied {
         match event {
-            Event::Attempt {
-                attempt,
-                assessment,
-            } => {
-                self.remember(attempt, Some(assessment.clone()), keys, global);
+            Event::Attempt { attempt, .. } => {
+                self.remember(attempt, offset, keys, global);
                 Applied::Recorded
             }
             Event::Outcome(report) => self.apply_report(report, global),
@@ -260,7 +285,7 @@ impl Projection {
     fn remember(
         &mut self,
         attempt: &LoginAttempt,
-        assessment: Option<Assessment>,
+        answer_at: Option<u64>,
         keys: Option<AttemptKeys>,
         global: &GlobalState,
     ) -> AttemptKeys {
@@ -269,7 +294,7 @@ impl Projection {
         let record = AttemptRecord {
             user_id: attempt.user_id.clone(),
             keys: keys.clone(),
-            assessment,
+            answer_at,
             outcomes: 0,
         };
         if self
