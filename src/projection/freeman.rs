@@ -13,6 +13,7 @@
 //! equal values (FNV-1a collides with odds of about 2^-64 per pair of values,
 //! far below the model's own noise).
 
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -332,6 +333,36 @@ impl FeatureStats {
         }
     }
 
+    /// Adds a batch's sums: each key is written once, whatever the number
+    /// of history entries behind it. Appearances (a key going from absent
+    /// to present) update D_H and the roots' D_S exactly as one-by-one
+    /// additions would.
+    fn merge(&self, batch: FeatureBatch) {
+        for (value, (level, count)) in batch.coarse {
+            if adjust(&self.coarse, value, Delta::Add(count)) {
+                self.distinct[level].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let mut appeared: HashMap<
+            u64,
+            [u32; COARSE_LEVELS_MAX],
+            BuildHasherDefault<FingerprintHasher>,
+        > = HashMap::default();
+        for ((root, value), (level, count)) in batch.pairs {
+            if adjust(&self.pairs, (root, value), Delta::Add(count)) {
+                appeared.entry(root).or_default()[level] += 1;
+            }
+        }
+        for (root, count) in batch.roots {
+            let with = appeared.get(&root).copied().unwrap_or_default();
+            let mut stats = self.roots.entry(root).or_default();
+            stats.count = stats.count.saturating_add(count);
+            for (total, added) in stats.with.iter_mut().zip(with) {
+                *total = total.saturating_add(added);
+            }
+        }
+    }
+
     /// The feature's factor P_G(k) / P_L(k), or [`NEW_CONTEXT_FACTOR`] when
     /// P_L(k) = 0. `hits[j]` = c_{H_u}(x_j); `n_u` and `n` as in the model.
     ///
@@ -381,6 +412,77 @@ impl FeatureStats {
                 })
                 .sum::<f64>();
         global / local
+    }
+}
+
+/// One feature's share of a [`RestoreBatch`]: counts summed per key, with
+/// the coarse level each coarse value belongs to.
+#[derive(Default)]
+struct FeatureBatch {
+    roots: HashMap<u64, u64, BuildHasherDefault<FingerprintHasher>>,
+    coarse: HashMap<u64, (usize, u64), BuildHasherDefault<FingerprintHasher>>,
+    pairs: HashMap<(u64, u64), (usize, u64), BuildHasherDefault<FingerprintHasher>>,
+}
+
+impl FeatureBatch {
+    fn with_capacity(entries: usize, coarse_levels: usize) -> FeatureBatch {
+        FeatureBatch {
+            roots: HashMap::with_capacity_and_hasher(entries, BuildHasherDefault::default()),
+            coarse: HashMap::default(),
+            pairs: HashMap::with_capacity_and_hasher(
+                entries * coarse_levels,
+                BuildHasherDefault::default(),
+            ),
+        }
+    }
+
+    fn add(&mut self, values: &[u64], count: u64) {
+        let Some((&root, coarse)) = values.split_first() else {
+            return;
+        };
+        *self.roots.entry(root).or_default() += count;
+        for (level, &value) in coarse.iter().enumerate() {
+            self.coarse.entry(value).or_insert((level, 0)).1 += count;
+            self.pairs.entry((root, value)).or_insert((level, 0)).1 += count;
+        }
+    }
+}
+
+/// Many users' histories summed before they reach the shared maps. Adding
+/// a partition's users one by one after a snapshot load made ~50 shared-map
+/// writes per user, a third of them on a few popular values (a country, a
+/// browser) whose shard locks every loading partition fought over: most of
+/// the load's CPU. Summed first, each distinct key is written once.
+#[derive(Default)]
+pub struct RestoreBatch {
+    users: u64,
+    entries: u64,
+    ip: FeatureBatch,
+    ua: FeatureBatch,
+}
+
+impl RestoreBatch {
+    /// A batch sized for this many distinct history entries (at most:
+    /// growing the maps while adding rehashes them again and again).
+    pub fn with_capacity(entries: usize) -> RestoreBatch {
+        RestoreBatch {
+            users: 0,
+            entries: 0,
+            ip: FeatureBatch::with_capacity(entries, IP_LEVELS - 1),
+            ua: FeatureBatch::with_capacity(entries, UA_LEVELS - 1),
+        }
+    }
+
+    /// Adds a user's whole history, as [`GlobalStats::restore`] would.
+    pub fn add(&mut self, user: &UserHistory) {
+        if !user.is_empty() {
+            self.users += 1;
+        }
+        for entry in &user.entries {
+            self.entries += entry.count;
+            self.ip.add(&entry.observation.ip, entry.count);
+            self.ua.add(&entry.observation.ua, entry.count);
+        }
     }
 }
 
@@ -462,6 +564,15 @@ impl GlobalStats {
         for entry in &user.entries {
             self.apply(&entry.observation, Delta::Add(entry.count));
         }
+    }
+
+    /// Adds a batch of users' histories: the same state as restoring each.
+    pub fn restore_batch(&self, batch: RestoreBatch) {
+        self.users.fetch_add(batch.users, Ordering::Relaxed);
+        // N grows first (see `apply`).
+        self.entries.fetch_add(batch.entries, Ordering::Relaxed);
+        self.ip.merge(batch.ip);
+        self.ua.merge(batch.ua);
     }
 
     /// S for this user and attempt; None when the user has no history (the model says nothing).
@@ -1059,6 +1170,16 @@ mod tests {
                 prop_assert_eq!(dump(&global), dump(&rebuild(&users)));
             }
             let rebuilt = rebuild(&users);
+            // Summed in batches (two, as two partitions would) onto a state
+            // that already holds the first user: the same state.
+            let batched = GlobalStats::new();
+            batched.restore(&users[0]);
+            for half in users[1..].chunks(2) {
+                let mut batch = RestoreBatch::default();
+                half.iter().for_each(|user| batch.add(user));
+                batched.restore_batch(batch);
+            }
+            prop_assert_eq!(dump(&batched), dump(&rebuilt));
             for user in &users {
                 for attempt in &attempts {
                     let s = global.likelihood_ratio(user, attempt);

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use super::bounded::RecentSet;
-use super::freeman::UserHistory;
+use super::freeman::{RestoreBatch, UserHistory};
 use super::global::GlobalState;
 use super::keys::{AttemptKeys, CountryCode, DeviceKey, IpPrefix, Location};
 use super::velocity::Sources;
@@ -188,9 +188,11 @@ impl UserContext {
             .filter(move |f| f.at_ms > from && f.at_ms <= at_ms)
     }
 
-    /// Adds this user's contribution to global state (after a snapshot load).
-    pub fn restore_global(&self, account: u64, global: &GlobalState) {
-        global.model.restore(&self.model);
+    /// Adds this user's contribution to global state (after a snapshot
+    /// load); the model's share is summed into `model` for the caller to
+    /// add in one go.
+    pub fn restore_global(&self, account: u64, global: &GlobalState, model: &mut RestoreBatch) {
+        model.add(&self.model);
         for failure in &self.failures {
             global
                 .velocity
