@@ -20,8 +20,9 @@ use serde::{Deserialize, Serialize};
 use crate::projection::Projection;
 
 const MAGIC: &[u8; 4] = b"RKSN";
-/// Version 2: remembered attempts keep their answer's log offset, not the answer.
-pub const SNAPSHOT_FORMAT_VERSION: u16 = 2;
+/// Version 3: remembered attempts keep their answer's log offset, not the
+/// answer; value fingerprints are `hash::fingerprint` (FNV-1a before).
+pub const SNAPSHOT_FORMAT_VERSION: u16 = 3;
 
 /// How much of a snapshot is written before it is synced and the next part
 /// written: one fsync of a whole ~90 MB file put it in the disk's queue at
@@ -364,7 +365,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SnapshotStore::open(dir.path(), 4).unwrap();
         let mut bytes = store.encode(1, 7, &projection()).unwrap();
-        bytes[4] = 1;
+        bytes[4] = 2;
         store.write(1, 7, &bytes).unwrap();
         assert!(store.load(1).unwrap().is_none());
     }

@@ -338,7 +338,11 @@ fn backtest_scores_each_login_before_its_outcome_is_applied() {
         let assessment = &backtest.push(login)[0];
         reasons.insert(
             id,
-            assessment.reasons.iter().map(|r| r.code.clone()).collect(),
+            assessment
+                .reasons
+                .iter()
+                .map(|r| r.code.to_string())
+                .collect(),
         );
     }
     assert!(

@@ -173,7 +173,7 @@ impl Example {
                         .reasons
                         .iter()
                         .map(|r| ReasonBrief {
-                            code: r.code.clone(),
+                            code: r.code.to_string(),
                             score: r.score,
                         })
                         .collect(),

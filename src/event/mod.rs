@@ -173,8 +173,9 @@ impl HistoryState {
 /// One factor's part in a decision.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
-    /// Stable snake_case code (README lists them).
-    pub code: String,
+    /// Stable snake_case code (README lists them). Borrowed from the factor
+    /// when scoring (no allocation per reason), owned when read back.
+    pub code: std::borrow::Cow<'static, str>,
     /// Contribution to `risk` (a share of risk minus base risk; negative lowers it).
     pub score: f64,
     /// The factor's raw measurement (failure count, km/h, likelihood ratio), if any.
@@ -279,7 +280,7 @@ pub(crate) mod test_support {
                     decision: Decision::Challenge,
                     risk: 0.61,
                     reasons: vec![Reason {
-                        code: "new_device".to_owned(),
+                        code: "new_device".into(),
                         score: 0.4,
                         value: Some(1.0),
                         detail: "first login from this device".to_owned(),

@@ -10,8 +10,8 @@
 //! restart from the users' histories alone.
 //!
 //! Values are 64-bit fingerprints, never strings: equal fingerprints stand for
-//! equal values (FNV-1a collides with odds of about 2^-64 per pair of values,
-//! far below the model's own noise).
+//! equal values (`hash::fingerprint` collides with odds of about 2^-64 per
+//! pair of values, far below the model's own noise).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -21,7 +21,7 @@ use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 
-use crate::hash::fnv1a64_tagged;
+use crate::hash::fingerprint;
 
 /// Interpolation weights `w_j` of the ip levels [ip, asn, country].
 pub const IP_WEIGHTS: [f64; IP_LEVELS] = [0.6, 0.3, 0.1];
@@ -74,18 +74,18 @@ impl Observation {
     ) -> Observation {
         let mut digits = [0; 10];
         let asn = asn.map_or(&[][..], |asn| decimal(asn, &mut digits));
-        let fingerprint = |tag, value: &str| fnv1a64_tagged(tag, value.as_bytes());
+        let of = |tag, value: &str| fingerprint(tag, value.as_bytes());
         Observation {
             ip: [
-                fingerprint(tag::IP, ip),
-                fnv1a64_tagged(tag::ASN, asn),
-                fingerprint(tag::COUNTRY, country),
+                of(tag::IP, ip),
+                fingerprint(tag::ASN, asn),
+                of(tag::COUNTRY, country),
             ],
             ua: [
-                fingerprint(tag::USER_AGENT, user_agent),
-                fingerprint(tag::BROWSER, browser),
-                fingerprint(tag::OS, os),
-                fingerprint(tag::DEVICE_TYPE, device_type),
+                of(tag::USER_AGENT, user_agent),
+                of(tag::BROWSER, browser),
+                of(tag::OS, os),
+                of(tag::DEVICE_TYPE, device_type),
             ],
         }
     }

@@ -36,7 +36,7 @@ pub struct GlobalState {
 
 /// An attempt id (event_id) as a fingerprint.
 pub fn attempt_key(attempt_id: &str) -> u64 {
-    crate::hash::fnv1a64_tagged(TAG_ATTEMPT_ID, attempt_id.as_bytes())
+    crate::hash::fingerprint(TAG_ATTEMPT_ID, attempt_id.as_bytes())
 }
 
 const TAG_ATTEMPT_ID: u8 = 0x60;

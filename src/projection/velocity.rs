@@ -21,7 +21,7 @@ use dashmap::DashMap;
 use super::freeman::FingerprintHasher;
 use super::keys::IpPrefix;
 use crate::event::TimestampMs;
-use crate::hash::fnv1a64_tagged;
+use crate::hash::fingerprint;
 
 const TAG_SOURCE_IP: u8 = 0x50;
 const TAG_SOURCE_PREFIX: u8 = 0x51;
@@ -45,7 +45,7 @@ impl Sources {
         Sources {
             ip: address_fingerprint(TAG_SOURCE_IP, ip.to_canonical()),
             prefix: address_fingerprint(TAG_SOURCE_PREFIX, prefix.network) ^ u64::from(prefix.bits),
-            asn: asn.map(|a| fnv1a64_tagged(TAG_SOURCE_ASN, &a.to_be_bytes())),
+            asn: asn.map(|a| fingerprint(TAG_SOURCE_ASN, &a.to_be_bytes())),
         }
     }
 
@@ -58,7 +58,7 @@ impl Sources {
 
 /// An account, as a fingerprint (the windows never hold user ids).
 pub fn account(user_id: &str) -> u64 {
-    fnv1a64_tagged(TAG_ACCOUNT, user_id.as_bytes())
+    fingerprint(TAG_ACCOUNT, user_id.as_bytes())
 }
 
 /// What one source did in a window.
@@ -229,8 +229,8 @@ impl Velocity {
 /// An address's bytes, fingerprinted without formatting (hot path).
 fn address_fingerprint(tag: u8, ip: IpAddr) -> u64 {
     match ip {
-        IpAddr::V4(v4) => fnv1a64_tagged(tag, &v4.octets()),
-        IpAddr::V6(v6) => fnv1a64_tagged(tag, &v6.octets()),
+        IpAddr::V4(v4) => fingerprint(tag, &v4.octets()),
+        IpAddr::V6(v6) => fingerprint(tag, &v6.octets()),
     }
 }
 

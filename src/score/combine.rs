@@ -15,9 +15,9 @@ pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-pub fn combine<'a>(
+pub fn combine(
     rules: &DecisionRules,
-    verdicts: impl Iterator<Item = (&'a str, Contribution)>,
+    verdicts: impl Iterator<Item = (&'static str, Contribution)>,
     history: HistoryState,
     ruleset_label: &str,
 ) -> Assessment {
@@ -49,7 +49,7 @@ pub fn combine<'a>(
                 forced = Some(forced.map_or(decision, |f| most_severe(f, decision)));
             }
             Reason {
-                code: code.to_owned(),
+                code: code.into(),
                 score: c.logit * share,
                 value: c.value,
                 detail: c.detail,

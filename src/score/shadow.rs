@@ -28,7 +28,11 @@ impl Verdict {
             ruleset: assessment.ruleset.clone(),
             decision: assessment.decision.as_str(),
             risk: assessment.risk,
-            reasons: assessment.reasons.iter().map(|r| r.code.clone()).collect(),
+            reasons: assessment
+                .reasons
+                .iter()
+                .map(|r| r.code.to_string())
+                .collect(),
         }
     }
 }

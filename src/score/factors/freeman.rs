@@ -6,7 +6,7 @@
 //! Present for every user with history, whatever its contribution; silent
 //! for a user without (the model says nothing).
 
-use crate::score::{Contribution, Factor, FactorInput};
+use crate::score::{three_decimals, Contribution, Factor, FactorInput};
 
 pub struct Freeman {
     pub weight: f64,
@@ -29,7 +29,10 @@ impl Factor for Freeman {
         Some(Contribution {
             logit,
             value: Some(s),
-            detail: format!("likelihood ratio attacker/user of this network and client: {s:.3}"),
+            detail: three_decimals(
+                "likelihood ratio attacker/user of this network and client: ",
+                s,
+            ),
             forces: None,
         })
     }
