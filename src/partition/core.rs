@@ -145,8 +145,9 @@ impl PartitionCore {
                 0,
             ),
         };
-        projection.restore_global(&global);
-        projection.defer_attempt_claims();
+        // The snapshot's users and the tail's changes reach the global
+        // state together once the tail is replayed (`replay_step`).
+        projection.begin_replay();
         Ok(PartitionCore {
             id,
             log,
@@ -221,7 +222,7 @@ impl PartitionCore {
         if read < max_records {
             self.recovering = false;
             self.next_to_apply = self.log.next_offset();
-            self.projection.claim_remembered(&self.global);
+            self.projection.end_replay(&self.global);
         }
         Ok(read)
     }

@@ -196,6 +196,25 @@ fn snapshot_plus_tail_equals_full_replay() {
         assert_eq!(global.model.entries(), live_global.model.entries());
         assert_eq!(global.model.users(), live_global.model.users());
         assert_eq!(global.hostile_ip_count(), live_global.hostile_ip_count());
+        assert_eq!(
+            global.velocity.sources_len(),
+            live_global.velocity.sources_len()
+        );
+        assert_eq!(
+            global.attempt_owner_count(),
+            live_global.attempt_owner_count()
+        );
+    }
+    // Failures from one address across users: the windows agree.
+    let source = crate::projection::velocity::Sources::of("192.0.2.1".parse().unwrap(), None).ip;
+    let (to_ms, window_ms) = (2_000_000_000_000, 1_000_000_000_000);
+    let live_stats = live_global.velocity.stats(source, to_ms, window_ms, 2);
+    assert!(live_stats.failures > 0, "the probe sees failures");
+    for global in [&from_snapshot_global, &full_global] {
+        assert_eq!(
+            global.velocity.stats(source, to_ms, window_ms, 2),
+            live_stats
+        );
     }
     // And the model's answers agree, not just its sizes.
     let probe =

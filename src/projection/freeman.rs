@@ -106,7 +106,7 @@ fn decimal(mut n: u32, digits: &mut [u8; 10]) -> &[u8] {
 
 /// One distinct observation in a user's history.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-struct Entry {
+pub struct Entry {
     observation: Observation,
     /// History entries with this observation (at least 1).
     count: u64,
@@ -146,6 +146,35 @@ impl UserHistory {
         self.entries
             .iter()
             .map(|entry| (&entry.observation, entry.count))
+    }
+
+    /// The user's side of [`GlobalStats::record`] alone: for a replay,
+    /// which adds every user's history to the global statistics once it
+    /// is over (`GlobalStats::restore_batch`). Returns whether this is the
+    /// user's first entry and the entries evicted to make room.
+    pub fn record(&mut self, observation: &Observation, max_entries: usize) -> (bool, Vec<Entry>) {
+        self.clock += 1;
+        let now = self.clock;
+        if let Some(entry) = self
+            .entries
+            .iter_mut()
+            .find(|entry| entry.observation == *observation)
+        {
+            entry.count += 1;
+            entry.last_seen = now;
+            return (false, Vec::new());
+        }
+        let first = self.entries.is_empty();
+        let mut evicted = Vec::new();
+        while self.entries.len() >= max_entries.max(1) {
+            evicted.extend(self.evict_oldest());
+        }
+        self.entries.push(Entry {
+            observation: *observation,
+            count: 1,
+            last_seen: now,
+        });
+        (first, evicted)
     }
 
     /// Removes the least recently seen entry. `last_seen` values are unique
@@ -519,29 +548,12 @@ impl GlobalStats {
     /// observations go, with all their counts, so that the global state stays
     /// the sum of what users retain.
     pub fn record(&self, user: &mut UserHistory, observation: &Observation, max_entries: usize) {
-        user.clock += 1;
-        let now = user.clock;
-        if let Some(entry) = user
-            .entries
-            .iter_mut()
-            .find(|entry| entry.observation == *observation)
-        {
-            entry.count += 1;
-            entry.last_seen = now;
-        } else {
-            if user.entries.is_empty() {
-                self.users.fetch_add(1, Ordering::Relaxed);
-            }
-            while user.entries.len() >= max_entries.max(1) {
-                if let Some(evicted) = user.evict_oldest() {
-                    self.apply(&evicted.observation, Delta::Remove(evicted.count));
-                }
-            }
-            user.entries.push(Entry {
-                observation: *observation,
-                count: 1,
-                last_seen: now,
-            });
+        let (first, evicted) = user.record(observation, max_entries);
+        if first {
+            self.users.fetch_add(1, Ordering::Relaxed);
+        }
+        for entry in evicted {
+            self.apply(&entry.observation, Delta::Remove(entry.count));
         }
         self.apply(observation, Delta::Add(1));
     }

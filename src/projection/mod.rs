@@ -92,12 +92,17 @@ pub struct Projection {
     attempt_order: imbl::Vector<String>,
     attempts_max: usize,
     caps: ProjectionConfig,
-    /// While replaying, remembered attempts are not claimed in (nor
-    /// released from) the global event_id owners one by one: most of them
-    /// are evicted again before replay ends, and each claim is a shared-map
-    /// write. [`Projection::claim_remembered`] claims the survivors at the end.
+    /// While replaying, the projection leaves the global state alone: no
+    /// user contribution (model statistics, failure windows, hostile
+    /// addresses) and no event_id claim is made or taken back event by
+    /// event. Most of them are undone again before replay ends (evicted
+    /// entries, forgotten attempts), every one was a write to a map all
+    /// partitions share, and nothing reads the global state before every
+    /// partition has caught up. [`Projection::end_replay`] adds what the
+    /// projection holds at the end, once: the same state, since the global
+    /// state is the sum of what the partitions' projections hold.
     #[serde(skip)]
-    claims_deferred: bool,
+    global_deferred: bool,
 }
 
 impl Projection {
@@ -108,23 +113,25 @@ impl Projection {
             attempt_order: imbl::Vector::new(),
             attempts_max: attempts_max.max(1),
             caps,
-            claims_deferred: false,
+            global_deferred: false,
         }
     }
 
-    /// Stops claiming remembered attempts' event_ids globally until
-    /// [`Projection::claim_remembered`] (for replay).
-    pub fn defer_attempt_claims(&mut self) {
-        self.claims_deferred = true;
+    /// Leaves the global state alone until [`Projection::end_replay`]
+    /// (for a replay; the projection's current content is not added either).
+    pub fn begin_replay(&mut self) {
+        self.global_deferred = true;
     }
 
-    /// Claims every remembered attempt's event_id in the global owners and
-    /// goes back to claiming each as it is remembered (replay is over).
-    pub fn claim_remembered(&mut self, global: &GlobalState) {
+    /// Adds every user's contribution to the global state and claims every
+    /// remembered attempt's event_id, then goes back to updating the global
+    /// state event by event (replay is over).
+    pub fn end_replay(&mut self, global: &GlobalState) {
+        self.restore_global(global);
         for (attempt_id, record) in &self.attempts {
             global.claim_attempt(attempt_id, velocity::account(&record.user_id));
         }
-        self.claims_deferred = false;
+        self.global_deferred = false;
     }
 
     /// Applies caps from a new configuration to a projection loaded from a
@@ -211,13 +218,14 @@ impl Projection {
             Event::Erase { user_id, .. } => {
                 let existed = match self.users.remove(user_id.as_str()) {
                     Some(user) => {
-                        user.forget_global(velocity::account(user_id), global);
-
+                        if !self.global_deferred {
+                            user.forget_global(velocity::account(user_id), global);
+                        }
                         true
                     }
                     None => false,
                 };
-                let claimed = !self.claims_deferred;
+                let claimed = !self.global_deferred;
                 self.attempts.retain(|attempt_id, record| {
                     let keep = &record.user_id != user_id;
                     if !keep && claimed {
@@ -280,6 +288,7 @@ impl Projection {
                 .entry(user_id.to_owned())
                 .or_insert_with(|| Box::new(UserContext::new(keys.timestamp_ms))),
         };
+        let global = (!self.global_deferred).then_some(global);
         user.apply_outcome(
             velocity::account(user_id),
             keys,
@@ -311,13 +320,13 @@ impl Projection {
         {
             self.attempt_order.push_back(attempt.attempt_id.clone());
         }
-        if !self.claims_deferred {
+        if !self.global_deferred {
             global.claim_attempt(&attempt.attempt_id, velocity::account(&attempt.user_id));
         }
         while self.attempt_order.len() > self.attempts_max {
             if let Some(oldest) = self.attempt_order.pop_front() {
                 if let Some(record) = self.attempts.remove(&oldest) {
-                    if !self.claims_deferred {
+                    if !self.global_deferred {
                         global.release_attempt(&oldest, velocity::account(&record.user_id));
                     }
                 }
@@ -327,10 +336,9 @@ impl Projection {
         keys
     }
 
-    /// Re-adds every user's contribution to global state (after loading this
-    /// projection from a snapshot). The remembered attempts' event_ids are
-    /// claimed by [`Projection::claim_remembered`] once the log tail is replayed.
-    pub fn restore_global(&self, global: &GlobalState) {
+    /// Adds every user's contribution to global state (their model
+    /// histories summed first: `freeman::RestoreBatch`).
+    fn restore_global(&self, global: &GlobalState) {
         let entries = self.users.values().map(|user| user.model.distinct()).sum();
         let mut model = freeman::RestoreBatch::with_capacity(entries);
         for (user_id, user) in &self.users {

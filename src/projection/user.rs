@@ -75,14 +75,16 @@ impl UserContext {
     }
 
     /// Folds the outcome of an attempt with these keys, for `account`
-    /// (`velocity::account(user_id)`).
+    /// (`velocity::account(user_id)`). With `global` None (a replay) only
+    /// the user's own state changes: the user's share of the global state
+    /// is added once the replay is over (`restore_global`).
     pub fn apply_outcome(
         &mut self,
         account: u64,
         keys: &AttemptKeys,
         outcome: Outcome,
         caps: &ProjectionConfig,
-        global: &GlobalState,
+        global: Option<&GlobalState>,
     ) {
         let at = keys.timestamp_ms;
         self.first_seen_ms = self.first_seen_ms.min(at);
@@ -99,9 +101,11 @@ impl UserContext {
                 // Keep event-time order even when events arrive out of order.
                 let index = self.failures.partition_point(|f| f.at_ms <= at);
                 self.failures.insert(index, failure);
-                global.velocity.add_failure(&failure.sources(), account, at);
+                if let Some(global) = global {
+                    global.velocity.add_failure(&failure.sources(), account, at);
+                }
                 while self.failures.len() > caps.failures_per_user_max {
-                    if let Some(old) = self.failures.pop_front() {
+                    if let (Some(old), Some(global)) = (self.failures.pop_front(), global) {
                         global
                             .velocity
                             .remove_failure(&old.sources(), account, old.at_ms);
@@ -115,12 +119,14 @@ impl UserContext {
                         .observe(device.clone(), at, caps.hostile_per_user_max);
                 }
                 if !self.hostile_ips.contains(&keys.ip) {
-                    global.mark_hostile_ip(keys.ip);
-                    if let Some(evicted) =
-                        self.hostile_ips
-                            .observe(keys.ip, at, caps.hostile_per_user_max)
-                    {
-                        global.unmark_hostile_ip(&evicted);
+                    let evicted = self
+                        .hostile_ips
+                        .observe(keys.ip, at, caps.hostile_per_user_max);
+                    if let Some(global) = global {
+                        global.mark_hostile_ip(keys.ip);
+                        if let Some(evicted) = evicted {
+                            global.unmark_hostile_ip(&evicted);
+                        }
                     }
                 } else {
                     self.hostile_ips
@@ -130,7 +136,7 @@ impl UserContext {
         }
     }
 
-    fn learn(&mut self, keys: &AttemptKeys, caps: &ProjectionConfig, global: &GlobalState) {
+    fn learn(&mut self, keys: &AttemptKeys, caps: &ProjectionConfig, global: Option<&GlobalState>) {
         let at = keys.timestamp_ms;
         self.successes += 1;
         if let Some(device) = &keys.device {
@@ -169,11 +175,17 @@ impl UserContext {
                 location: keys.location,
             });
         }
-        global.model.record(
-            &mut self.model,
-            &keys.observation,
-            caps.model_observations_per_user_max,
-        );
+        let observations_max = caps.model_observations_per_user_max;
+        match global {
+            Some(global) => {
+                global
+                    .model
+                    .record(&mut self.model, &keys.observation, observations_max)
+            }
+            None => {
+                self.model.record(&keys.observation, observations_max);
+            }
+        }
     }
 
     /// Failures within `window_ms` up to and including `at_ms`.

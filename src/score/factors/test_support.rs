@@ -82,7 +82,7 @@ impl Fixture {
             .user
             .get_or_insert_with(|| UserContext::new(self.now_ms));
         let account = crate::projection::velocity::account(&self.user_id);
-        user.apply_outcome(account, &keys, outcome, &self.caps, &self.global);
+        user.apply_outcome(account, &keys, outcome, &self.caps, Some(&self.global));
         self.last_keys = Some(keys);
     }
 
@@ -126,11 +126,11 @@ impl Fixture {
             let user = self
                 .user
                 .get_or_insert_with(|| UserContext::new(attempt.timestamp_ms));
-            user.apply_outcome(account, &keys, outcome, &self.caps, &self.global);
+            user.apply_outcome(account, &keys, outcome, &self.caps, Some(&self.global));
         } else {
             // Another account's outcome: only its global traces matter here.
             let mut other = UserContext::new(attempt.timestamp_ms);
-            other.apply_outcome(account, &keys, outcome, &self.caps, &self.global);
+            other.apply_outcome(account, &keys, outcome, &self.caps, Some(&self.global));
         }
         self.last_keys = Some(keys);
     }
