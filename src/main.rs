@@ -146,6 +146,9 @@ struct LoadArgs {
     /// The saturation search's bound on p99.
     #[arg(long, default_value = "5ms", value_parser = riskd::load::parse_duration)]
     p99_max: std::time::Duration,
+    /// Whose p99 the saturation search bounds: every request, or scores only.
+    #[arg(long, value_enum, default_value = "all")]
+    p99_of: riskd::load::Judged,
     #[arg(long, default_value_t = 1000.0)]
     rate_min: f64,
     #[arg(long, default_value_t = 100_000.0)]
@@ -466,6 +469,7 @@ fn load(args: LoadArgs) -> anyhow::Result<()> {
             rate_min_per_s: args.rate_min,
             rate_max_per_s: args.rate_max,
             p99_max: args.p99_max,
+            p99_of: args.p99_of,
             step_duration: args.step_duration,
             step_warmup: args.step_warmup,
         };

@@ -96,6 +96,7 @@ fn a_saturation_search_reports_each_step_and_the_best_passing_rate() {
         rate_max_per_s: 200.0,
         // Loose: this checks the search's wiring, not the server's speed.
         p99_max: Duration::from_secs(10),
+        p99_of: riskd::load::Judged::Score,
         step_duration: Duration::from_secs(1),
         step_warmup: Duration::from_millis(200),
     };

@@ -37,7 +37,7 @@ pub use record::{Failure, Recorder, RequestKind, RunInfo};
 pub use report::{
     ErrorCounts, Latencies, LatencySummary, RunReport, SaturationReport, SaturationStep,
 };
-pub use saturate::{passes, SaturationSearch, ACHIEVED_SHARE_MIN};
+pub use saturate::{passes, Judged, SaturationSearch, ACHIEVED_SHARE_MIN};
 pub use schedule::Schedule;
 pub use target::{InvalidTarget, Target};
 pub use workload::{Workload, WorkloadError};
@@ -168,6 +168,8 @@ pub struct SaturationConfig {
     pub rate_max_per_s: f64,
     /// The bound on p99 latency (from the intended send time).
     pub p99_max: Duration,
+    /// Whose p99 the bound applies to.
+    pub p99_of: Judged,
     /// Recorded time of each step.
     pub step_duration: Duration,
     /// Unrecorded time at the start of each step.
@@ -313,7 +315,7 @@ impl LoadGenerator {
             }
             let run_id = format!("{}s{}", self.run_id, steps.len() + 1);
             let report = self.run_phase(&run_id, rate, search.step_warmup, search.step_duration)?;
-            let passed = passes(&report, p99_max_us);
+            let passed = passes(&report, p99_max_us, search.p99_of);
             state.record(rate, passed);
             let step = SaturationStep {
                 rate_target_per_s: rate,
@@ -326,6 +328,7 @@ impl LoadGenerator {
         Ok(SaturationReport {
             target: self.target.url.clone(),
             p99_max_us,
+            p99_of: search.p99_of,
             rate_min_per_s: search.rate_min_per_s,
             rate_max_per_s: search.rate_max_per_s,
             achieved_share_min: ACHIEVED_SHARE_MIN,
@@ -362,6 +365,7 @@ mod tests {
             rate_min_per_s: 2_000.0,
             rate_max_per_s: 1_000.0,
             p99_max: Duration::from_millis(5),
+            p99_of: Judged::All,
             step_duration: Duration::from_secs(10),
             step_warmup: Duration::from_secs(2),
         };

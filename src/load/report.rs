@@ -130,6 +130,7 @@ pub struct SaturationStep {
 pub struct SaturationReport {
     pub target: String,
     pub p99_max_us: u64,
+    pub p99_of: super::saturate::Judged,
     pub rate_min_per_s: f64,
     pub rate_max_per_s: f64,
     /// A step passes with p99 (from intended time) within `p99_max_us`, no
@@ -221,8 +222,12 @@ impl fmt::Display for SaturationReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "saturation search on {}: highest rate with p99 <= {} µs, no errors, >= {:.0}% of the target achieved",
+            "saturation search on {}: highest rate with p99 ({}) <= {} µs, no errors, >= {:.0}% of the target achieved",
             self.target,
+            match self.p99_of {
+                super::saturate::Judged::All => "all requests",
+                super::saturate::Judged::Score => "scores",
+            },
             self.p99_max_us,
             self.achieved_share_min * 100.0
         )?;
@@ -308,6 +313,23 @@ mod tests {
     }
 
     #[test]
+    fn a_saturation_step_is_judged_by_the_p99_asked_for() {
+        use crate::load::{passes, Judged};
+        let mut report = sample();
+        report.errors = ErrorCounts::default();
+        report.latency_us.all.p99_us = 6_000;
+        report.latency_us.score.p99_us = 3_000;
+        assert!(!passes(&report, 5_000, Judged::All));
+        assert!(passes(&report, 5_000, Judged::Score));
+        // Errors and a missed rate fail a step however the p99 is judged.
+        report.errors.total = 1;
+        assert!(!passes(&report, 5_000, Judged::Score));
+        report.errors.total = 0;
+        report.rate_achieved_per_s = 0.9 * report.rate_target_per_s;
+        assert!(!passes(&report, 5_000, Judged::Score));
+    }
+
+    #[test]
     fn summaries_read_the_histogram() {
         let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
         for us in 1..=1000 {
@@ -358,6 +380,7 @@ mod tests {
         let report = SaturationReport {
             target: "http://127.0.0.1:8080".into(),
             p99_max_us: 5_000,
+            p99_of: super::super::saturate::Judged::All,
             rate_min_per_s: 1_000.0,
             rate_max_per_s: 100_000.0,
             achieved_share_min: 0.95,

@@ -16,11 +16,30 @@ pub const STEPS_MAX: usize = 16;
 /// answers it does give.
 pub const ACHIEVED_SHARE_MIN: f64 = 0.95;
 
-/// Whether a step met the bound.
-pub fn passes(report: &RunReport, p99_max_us: u64) -> bool {
+/// Whose p99 the bound applies to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Judged {
+    /// Every request, scores and outcomes.
+    All,
+    /// `/v1/score` only, the login's critical path. An outcome's reply
+    /// waits for a durability barrier by contract, so its latency has the
+    /// disk's fdatasync and the group commit interval under it, whatever
+    /// the rate; with outcomes a third of the requests, their tail is the
+    /// all-request p99.
+    Score,
+}
+
+/// Whether a step met the bound: errors and the achieved rate always
+/// count; the p99 is `judged`'s.
+pub fn passes(report: &RunReport, p99_max_us: u64, judged: Judged) -> bool {
+    let p99_us = match judged {
+        Judged::All => report.latency_us.all.p99_us,
+        Judged::Score => report.latency_us.score.p99_us,
+    };
     report.requests > 0
         && report.errors.total == 0
-        && report.latency_us.all.p99_us <= p99_max_us
+        && p99_us <= p99_max_us
         && report.rate_achieved_per_s >= ACHIEVED_SHARE_MIN * report.rate_target_per_s
 }
 
