@@ -60,6 +60,7 @@ pub mod enrich;
 pub mod event;
 pub mod geoip;
 pub mod hash;
+pub mod heap;
 pub mod http;
 pub mod load;
 pub mod log;

@@ -34,7 +34,10 @@ impl Readiness {
     }
 
     pub fn mark_caught_up(&self) {
-        self.caught_up.fetch_add(1, Ordering::AcqRel);
+        if self.caught_up.fetch_add(1, Ordering::AcqRel) + 1 == self.partitions {
+            // Recovery is over: its temporaries are free, give them back.
+            crate::heap::release_free_memory();
+        }
     }
 
     pub fn caught_up(&self) -> usize {
