@@ -2,9 +2,13 @@
 //! group size, next to the disk's raw fdatasync in the same run (the floor
 //! any durable acknowledgement pays).
 //!
-//! - `append/no_barrier`: one `PartitionLog::append` into sled's buffers.
-//! - `append_durable/group_N`: N appends then one barrier (sled flush +
-//!   fdatasync); divide by N for the amortised per-event cost.
+//! - `append/in_memory`: one `PartitionLog::append` (encode, take an
+//!   offset, keep the record in memory): what a request thread pays.
+//! - `write_out/group_N`: N appends, then writing them into sled as blocks
+//!   (no fdatasync): what reaching sled costs per event, which the
+//!   durability thread pays before each barrier.
+//! - `append_durable/group_N`: N appends then one barrier (write-out, sled
+//!   flush, fdatasync); divide by N for the amortised per-event cost.
 //! - `raw_fdatasync/4KiB`: write 4 KiB to a plain file and fdatasync it.
 
 #![allow(clippy::expect_used, clippy::unwrap_used)] // benchmark setup: a failure is a bug to see
@@ -38,7 +42,8 @@ fn bench_log(c: &mut Criterion) {
         .start_durability(GroupCommit {
             events_max: 4096,
             interval_min: Duration::from_micros(0),
-            idle_flush_max: Duration::from_millis(100),
+            // No background write-out: each figure pays for its own.
+            idle_flush_max: Duration::from_secs(3600),
         })
         .expect("durability");
     let mut log = store.partition(0).expect("partition");
@@ -46,12 +51,28 @@ fn bench_log(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("append");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("no_barrier", |b| {
+    group.bench_function("in_memory", |b| {
         b.iter(|| {
             n += 1;
             log.append(&login(n)).expect("append")
         })
     });
+    group.finish();
+    log.write_out().expect("write out");
+
+    let mut group = c.benchmark_group("write_out");
+    for size in [1u64, 16, 256] {
+        group.throughput(Throughput::Elements(size));
+        group.bench_function(format!("group_{size}"), |b| {
+            b.iter(|| {
+                for _ in 0..size {
+                    n += 1;
+                    log.append(&login(n)).expect("append");
+                }
+                log.write_out().expect("write out")
+            })
+        });
+    }
     group.finish();
 
     let mut group = c.benchmark_group("append_durable");

@@ -317,6 +317,13 @@ impl PartitionLog {
         }
     }
 
+    /// Writes the records appended so far into sled (not durably: that
+    /// takes a barrier). The durability thread does this before every
+    /// barrier; readers do it before they read.
+    pub fn write_out(&self) -> Result<usize, LogError> {
+        self.pending.write_out()
+    }
+
     /// The record at `offset`, if stored.
     pub fn read_at(&self, offset: u64) -> Result<Option<Result<Event, CodecError>>, LogError> {
         Ok(self.raw(offset)?.map(|bytes| codec::decode(&bytes)))
