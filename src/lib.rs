@@ -47,7 +47,9 @@
 //! - Restart = load each partition's snapshot (`snapshot.rs`) + replay the
 //!   log tail; a full replay from offset 0 gives the same projection.
 //! - Global state (`projection::global`): partitions apply commutative
-//!   deltas of their own users; its value is the sum over partitions.
+//!   deltas of their own users; its value is the sum over partitions. A
+//!   replaying partition leaves it alone and adds its users once at the end
+//!   (nothing reads it until every partition has caught up).
 //! - Time: every risk computation uses event time (`timestamp`); the wall
 //!   clock (`clock.rs`) only fills in a missing timestamp.
 

@@ -233,6 +233,10 @@ impl Backtest {
 
         self.projection
             .apply_keyed(&Event::Login { attempt, outcome }, Some(keys), &self.global);
+        // Offline: stale failure sources are swept right here.
+        if self.global.velocity.take_sweep_due() {
+            self.global.velocity.sweep();
+        }
         &self.assessments
     }
 

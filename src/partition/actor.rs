@@ -159,9 +159,19 @@ impl PartitionActor {
     }
 
     fn after_write(&mut self, ctx: &mut Context<Self>) {
-        let snapshot_due = self.shared.core.lock().snapshot_due();
+        let (snapshot_due, sweep) = {
+            let core = self.shared.core.lock();
+            (core.snapshot_due(), core.take_velocity_sweep())
+        };
         if snapshot_due && !self.snapshot_in_flight {
             self.snapshot_in_background(ctx);
+        }
+        if let Some(global) = sweep {
+            // Visits every failure source (~100 ms at a million users):
+            // on the low-priority thread, holding no partition's lock.
+            drop(background::run_low_priority(move || {
+                global.velocity.sweep()
+            }));
         }
         self.compact_in_background(ctx);
     }

@@ -457,11 +457,21 @@ impl PartitionCore {
     }
 
     /// Whether the actor has background work to start (checked after each
-    /// write on the direct path). Only a snapshot: erasures arrive through
+    /// write on the direct path): a snapshot or a sweep of the shared
+    /// failure windows. Not erasures: they arrive through
     /// the actor's mailbox or replay, which start their compaction
     /// themselves, and a running compaction starts the next when it ends.
     pub fn maintenance_due(&self) -> bool {
-        self.snapshot_due()
+        self.snapshot_due() || self.global.velocity.sweep_due()
+    }
+
+    /// The shared failure windows' sweep, when one is due (once: the
+    /// caller runs it, off the request path).
+    pub fn take_velocity_sweep(&self) -> Option<Arc<GlobalState>> {
+        self.global
+            .velocity
+            .take_sweep_due()
+            .then(|| self.global.clone())
     }
 
     fn may_snapshot(&self) -> bool {

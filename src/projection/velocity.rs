@@ -13,7 +13,7 @@
 
 use std::hash::BuildHasherDefault;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::mapref::entry::Entry as MapEntry;
 use dashmap::DashMap;
@@ -28,7 +28,7 @@ const TAG_SOURCE_PREFIX: u8 = 0x51;
 const TAG_SOURCE_ASN: u8 = 0x52;
 const TAG_ACCOUNT: u8 = 0x53;
 
-/// Sweep stale sources every this many additions.
+/// A sweep of stale sources is due every this many additions.
 const SWEEP_EVERY_ADDITIONS: u64 = 1 << 16;
 
 /// The three sources of one attempt, as fingerprints.
@@ -86,6 +86,8 @@ pub struct Velocity {
     additions: AtomicU64,
     newest_ms: AtomicI64,
     untracked: AtomicU64,
+    /// Set when a sweep is due, until someone takes it ([`Velocity::take_sweep_due`]).
+    sweep_due: AtomicBool,
     /// Sources in `sources`, kept beside it: `DashMap::len` locks every
     /// shard (256 of them), which made each new source cost ~256 lock
     /// round trips (9% of a snapshot load's CPU).
@@ -101,6 +103,7 @@ impl Velocity {
             newest_ms: AtomicI64::new(i64::MIN),
             untracked: AtomicU64::new(0),
             tracked: AtomicUsize::new(0),
+            sweep_due: AtomicBool::new(false),
         }
     }
 
@@ -133,10 +136,13 @@ impl Velocity {
                 }
             }
         }
+        // Not swept here: a sweep visits every source (~a million at a
+        // million users, ~100 ms), and this runs on a request's path under
+        // its partition's lock. The owner of the thread decides where.
         if self.additions.fetch_add(1, Ordering::Relaxed) % SWEEP_EVERY_ADDITIONS
             == SWEEP_EVERY_ADDITIONS - 1
         {
-            self.sweep();
+            self.sweep_due.store(true, Ordering::Release);
         }
     }
 
@@ -192,6 +198,18 @@ impl Velocity {
             stats.failures_per_account_max = stats.failures_per_account_max.max(run.len() as u32);
         }
         stats
+    }
+
+    /// Whether a sweep is due (enough failures were added since the last
+    /// one); true once per due sweep, for the caller to run [`Self::sweep`]
+    /// or have it run (the server: on its low-priority background thread).
+    pub fn take_sweep_due(&self) -> bool {
+        self.sweep_due.swap(false, Ordering::AcqRel)
+    }
+
+    /// Whether a sweep is due, without taking it.
+    pub fn sweep_due(&self) -> bool {
+        self.sweep_due.load(Ordering::Acquire)
     }
 
     /// Drops entries older than the retention, relative to the newest event
@@ -300,6 +318,21 @@ mod tests {
         }
         assert!(v.sources_len() <= 100);
         assert!(v.untracked() > 0);
+    }
+
+    #[test]
+    fn a_sweep_falls_due_after_enough_additions_and_is_taken_once() {
+        let v = velocity();
+        let s = Sources::of("198.51.100.1".parse().unwrap(), None);
+        assert!(!v.take_sweep_due());
+        for i in 0..SWEEP_EVERY_ADDITIONS - 1 {
+            v.add_failure(&s, account("a"), i as i64);
+        }
+        assert!(!v.sweep_due());
+        v.add_failure(&s, account("a"), 0);
+        assert!(v.sweep_due());
+        assert!(v.take_sweep_due());
+        assert!(!v.take_sweep_due());
     }
 
     #[test]
