@@ -58,4 +58,6 @@ measure() { # $1 name, rest: server command
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print $2}' /proc/meminfo) KiB; $(date -u +%FT%TZ)"
 measure baseline "$baseline" --listen "127.0.0.1:$port"
 cp -a "$data_dir" "$run_dir/data"
+# The copy's dirty pages are written back before riskd's run, not during it.
+sync
 measure riskd "$bin" serve --listen "127.0.0.1:$port" --data-dir "$run_dir/data"
