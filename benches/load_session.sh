@@ -48,11 +48,14 @@ measure() { # $1 name, rest: server command
   read -r steal1 all1 < <(steal_total)
   t1=$(date +%s%N)
   rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  # riskd's own account of the run (the floor has no /metrics): snapshots
+  # written, and how requests reached their partition.
+  curl -s "http://127.0.0.1:$port/metrics" | grep -E '^riskd_(snapshots_total|partition_path_total)' >"$run_dir/$name.metrics" || true
   kill -TERM "$pid"
   while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
   tck=$(getconf CLK_TCK)
   echo "== $name: server CPU $(( (cpu1 - cpu0) * 100000 / tck / ((t1 - t0) / 1000000) ))% of a core over $(( (t1 - t0) / 1000000 )) ms, RSS ${rss} KiB, steal $(( (steal1 - steal0) * 100 / (all1 - all0 + 1) ))% of the machine"
-  cat "$run_dir/$name.load"
+  cat "$run_dir/$name.load" "$run_dir/$name.metrics"
 }
 
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print $2}' /proc/meminfo) KiB; $(date -u +%FT%TZ)"

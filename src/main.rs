@@ -140,7 +140,9 @@ struct LoadArgs {
     json: bool,
     /// Search for the highest rate meeting --p99-max (no errors, 95% of the
     /// rate achieved) instead of one run: steps of --step-duration after
-    /// --step-warmup each, between --rate-min and --rate-max.
+    /// --step-warmup each, between --rate-min and --rate-max; a failing
+    /// step is run once more before it counts (one host stall is not the
+    /// server's limit).
     #[arg(long)]
     saturate: bool,
     /// The saturation search's bound on p99.
