@@ -3,8 +3,10 @@
 //! Everything hashed here is persisted (partition of a user in the data
 //! directory, fingerprints in snapshots), so the functions must give the
 //! same answer across versions, platforms and restarts. `std`'s
-//! `DefaultHasher` promises none of that. Partitions use 64-bit FNV-1a,
-//! whose definition is fixed; value fingerprints use [`fingerprint`], a
+//! `DefaultHasher` promises none of that. Partitions and UA families use
+//! 64-bit FNV-1a, whose definition is fixed (a family is hashed in parts,
+//! browser, NUL, OS, which FNV's byte-by-byte state takes without joining
+//! them); the other value fingerprints use [`fingerprint`], a
 //! word-at-a-time hash defined here and pinned by test vectors (FNV-1a
 //! takes a multiply per byte: hashing a login's ~170 bytes of network and
 //! client values that way was a fifth of scoring it). Neither is collision

@@ -37,55 +37,45 @@ pub const BLOCK_BYTES_MAX: usize = 4096;
 pub type Records<'a> = Vec<(u64, &'a [u8])>;
 
 /// Encodes records (ascending offsets, all at or above `key`) as a block.
-pub fn encode<'a>(key: u64, records: impl IntoIterator<Item = (u64, &'a [u8])>) -> Vec<u8> {
-    let records: Vec<(u64, &[u8])> = records.into_iter().collect();
-    let payload: usize = records.iter().map(|(_, bytes)| bytes.len() + 8).sum();
+pub fn encode<'a>(
+    key: u64,
+    records: impl IntoIterator<Item = (u64, &'a [u8])>,
+) -> Result<Vec<u8>, CodecError> {
+    let deltas: Vec<(u64, &[u8])> = records
+        .into_iter()
+        .map(|(offset, bytes)| {
+            debug_assert!(offset >= key);
+            (offset - key, bytes)
+        })
+        .collect();
+    debug_assert!(deltas.windows(2).all(|pair| pair[0].0 < pair[1].0));
+    let payload: usize = deltas.iter().map(|(_, bytes)| bytes.len() + 8).sum();
     let mut out = Vec::with_capacity(1 + 10 + payload);
     out.push(BLOCK_MARKER);
-    push_varint(&mut out, records.len() as u64);
-    let mut previous = None;
-    for (offset, bytes) in records {
-        debug_assert!(offset >= key && previous.is_none_or(|p| p < offset));
-        previous = Some(offset);
-        push_varint(&mut out, offset - key);
-        push_varint(&mut out, bytes.len() as u64);
-        out.extend_from_slice(bytes);
-    }
-    debug_assert!(decode(key, &out).is_ok());
-    out
+    // postcard writes a sequence as its varint length then its elements,
+    // a byte slice as its varint length then its bytes: the layout above.
+    postcard::to_extend(&deltas, out).map_err(CodecError::Malformed)
 }
 
 /// The records of the value stored at `key`: a block, or a record on its own.
 pub fn decode(key: u64, value: &[u8]) -> Result<Records<'_>, CodecError> {
-    let Some((&BLOCK_MARKER, mut rest)) = value.split_first() else {
+    let Some((&BLOCK_MARKER, rest)) = value.split_first() else {
         return Ok(vec![(key, value)]);
     };
-    let count = take_varint(&mut rest)?;
-    // Each record takes at least two bytes: a count above that is corrupt,
-    // and must not size an allocation.
-    if count > rest.len() as u64 / 2 {
+    // postcard sizes the vector cautiously: a corrupt count cannot make
+    // it allocate more than the bytes it reads can fill.
+    let (mut records, tail) =
+        postcard::take_from_bytes::<Records<'_>>(rest).map_err(CodecError::Malformed)?;
+    if !tail.is_empty() {
         return Err(malformed());
     }
-    let mut records = Vec::with_capacity(count as usize);
     let mut previous: Option<u64> = None;
-    for _ in 0..count {
-        let offset = key
-            .checked_add(take_varint(&mut rest)?)
-            .ok_or_else(malformed)?;
-        if previous.is_some_and(|p| p >= offset) {
+    for (offset, _) in &mut records {
+        *offset = key.checked_add(*offset).ok_or_else(malformed)?;
+        if previous.is_some_and(|p| p >= *offset) {
             return Err(malformed());
         }
-        previous = Some(offset);
-        let len = usize::try_from(take_varint(&mut rest)?).map_err(|_| malformed())?;
-        if len > rest.len() {
-            return Err(malformed());
-        }
-        let (bytes, tail) = rest.split_at(len);
-        records.push((offset, bytes));
-        rest = tail;
-    }
-    if !rest.is_empty() {
-        return Err(malformed());
+        previous = Some(*offset);
     }
     Ok(records)
 }
@@ -104,31 +94,6 @@ fn malformed() -> CodecError {
     CodecError::Malformed(postcard::Error::DeserializeBadEncoding)
 }
 
-fn push_varint(out: &mut Vec<u8>, mut n: u64) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
-/// A postcard (LEB128) varint u64.
-fn take_varint(bytes: &mut &[u8]) -> Result<u64, CodecError> {
-    let mut value = 0u64;
-    for (i, &byte) in bytes.iter().enumerate().take(10) {
-        let bits = u64::from(byte & 0x7f);
-        if i == 9 && bits > 1 {
-            return Err(malformed());
-        }
-        value |= bits << (7 * i);
-        if byte & 0x80 == 0 {
-            *bytes = &bytes[i + 1..];
-            return Ok(value);
-        }
-    }
-    Err(malformed())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,9 +102,19 @@ mod tests {
     #[test]
     fn a_block_round_trips_with_gaps_in_its_offsets() {
         let records: Vec<(u64, &[u8])> = vec![(100, b"a"), (101, b""), (105, &[7u8; 300])];
-        let block = encode(100, records.clone());
+        let block = encode(100, records.clone()).unwrap();
         assert_eq!(decode(100, &block).unwrap(), records);
         assert_eq!(end_offset(100, &block), 106);
+    }
+
+    #[test]
+    fn the_layout_is_the_documented_one() {
+        // Marker, count 2, then (offset - key, length, bytes) per record.
+        let block = encode(7, vec![(7, &b"ab"[..]), (300, &b"c"[..])]).unwrap();
+        assert_eq!(
+            block,
+            [BLOCK_MARKER, 2, 0, 2, b'a', b'b', 0xa5, 0x02, 1, b'c']
+        );
     }
 
     #[test]
@@ -151,7 +126,7 @@ mod tests {
 
     #[test]
     fn truncated_blocks_are_errors_not_panics() {
-        let block = encode(0, vec![(0, &b"hello"[..]), (1, &b"world"[..])]);
+        let block = encode(0, vec![(0, &b"hello"[..]), (1, &b"world"[..])]).unwrap();
         for len in 1..block.len() {
             assert!(decode(0, &block[..len]).is_err(), "prefix of {len} decoded");
         }
@@ -185,7 +160,7 @@ mod tests {
                 records.push((offset, bytes.as_slice()));
                 offset += 1;
             }
-            let block = encode(key, records.clone());
+            let block = encode(key, records.clone()).unwrap();
             prop_assert_eq!(decode(key, &block).unwrap(), records);
         }
 

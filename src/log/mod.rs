@@ -261,7 +261,7 @@ impl Removals {
             if kept.is_empty() {
                 tree.remove(&key)?;
             } else if kept.len() < stored {
-                tree.insert(&key, block::encode(key_offset, kept))?;
+                tree.insert(&key, block::encode(key_offset, kept)?)?;
             }
             rest = later;
         }
@@ -278,7 +278,7 @@ impl PartitionLog {
     /// Appends one event; returns its offset. Not durable until a barrier.
     pub fn append(&mut self, event: &Event) -> Result<u64, LogError> {
         let bytes = codec::encode(event)?;
-        self.pending.push(vec![bytes])
+        self.pending.push([bytes])
     }
 
     /// Appends events atomically (all or none); returns the first offset.
@@ -332,7 +332,7 @@ impl PartitionLog {
     /// Appends bytes that are not an event (tests of poison-record handling).
     #[cfg(test)]
     pub(crate) fn append_raw(&mut self, bytes: &[u8]) -> Result<u64, LogError> {
-        self.pending.push(vec![bytes.to_vec()])
+        self.pending.push([bytes.to_vec()])
     }
 
     /// Stores a raw sled value at `offset` (tests of blocks that do not decode).

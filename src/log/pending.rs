@@ -4,7 +4,8 @@
 //! under a short lock: the request thread never waits for sled. The
 //! durability thread writes what waits into sled as blocks before every
 //! barrier (so a barrier still covers everything appended before it was
-//! requested), and at least every `log.flush_every_ms`; readers write it
+//! requested), and within `log.idle_flush_ms_max` when no barrier is asked
+//! for; readers write it
 //! out before they read, so they see every record appended before they
 //! started. This is the same promise the log made when appends went
 //! straight into sled: sled keeps inserts in its own memory buffers until
@@ -60,13 +61,15 @@ impl Pending {
 
     /// Takes offsets for `records`, in order, all at once (a concurrent
     /// write-out sees all of them or none). Returns the first offset.
-    pub(super) fn push(&self, records: Vec<Vec<u8>>) -> Result<u64, LogError> {
+    pub(super) fn push(&self, records: impl IntoIterator<Item = Vec<u8>>) -> Result<u64, LogError> {
         let (first, full) = {
             let mut buffer = self.buffer.lock();
             let first = buffer.next_offset;
-            buffer.next_offset += records.len() as u64;
-            buffer.bytes += records.iter().map(Vec::len).sum::<usize>();
-            buffer.records.extend(records);
+            for record in records {
+                buffer.next_offset += 1;
+                buffer.bytes += record.len();
+                buffer.records.push(record);
+            }
             (first, buffer.bytes > PENDING_BYTES_MAX)
         };
         if full {
@@ -94,37 +97,7 @@ impl Pending {
         if records.is_empty() {
             return Ok(0);
         }
-        let mut blocks = Vec::new();
-        let mut block_start = 0;
-        let mut block_bytes = 0;
-        for (i, record) in records.iter().enumerate() {
-            if i > block_start && block_bytes + record.len() > BLOCK_BYTES_MAX {
-                blocks.push(encode_block(first_offset, &records, block_start..i));
-                block_start = i;
-                block_bytes = 0;
-            }
-            block_bytes += record.len();
-        }
-        blocks.push(encode_block(
-            first_offset,
-            &records,
-            block_start..records.len(),
-        ));
-        let written = match blocks.len() {
-            // One insert is atomic by itself, and much cheaper than a batch
-            // (which takes sled's transaction machinery).
-            1 => {
-                let (key, value) = blocks.swap_remove(0);
-                self.tree.insert(key.to_be_bytes(), value).map(|_| ())
-            }
-            _ => {
-                let mut batch = sled::Batch::default();
-                for (key, value) in blocks {
-                    batch.insert(&key.to_be_bytes(), value);
-                }
-                self.tree.apply_batch(batch)
-            }
-        };
+        let written = encode_blocks(first_offset, &records).and_then(|blocks| self.insert(blocks));
         if let Err(err) = written {
             // Nothing was written: the records wait again, ahead of any
             // appended meanwhile, for the next write-out.
@@ -133,10 +106,49 @@ impl Pending {
             buffer.bytes += records.iter().map(Vec::len).sum::<usize>();
             let newer = std::mem::replace(&mut buffer.records, records);
             buffer.records.extend(newer);
-            return Err(err.into());
+            return Err(err);
         }
         Ok(records.len())
     }
+
+    /// Stores `(key, block)`s, all or none.
+    fn insert(&self, mut blocks: Vec<(u64, Vec<u8>)>) -> Result<(), LogError> {
+        if blocks.len() == 1 {
+            // One insert is atomic by itself, and much cheaper than a batch
+            // (which takes sled's transaction machinery).
+            let (key, value) = blocks.swap_remove(0);
+            self.tree.insert(key.to_be_bytes(), value)?;
+        } else {
+            let mut batch = sled::Batch::default();
+            for (key, value) in blocks {
+                batch.insert(&key.to_be_bytes(), value);
+            }
+            self.tree.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+}
+
+/// `records` (the first at `first_offset`) cut into blocks of about
+/// [`BLOCK_BYTES_MAX`], each with its key.
+fn encode_blocks(first_offset: u64, records: &[Vec<u8>]) -> Result<Vec<(u64, Vec<u8>)>, LogError> {
+    let mut blocks = Vec::new();
+    let mut block_start = 0;
+    let mut block_bytes = 0;
+    for (i, record) in records.iter().enumerate() {
+        if i > block_start && block_bytes + record.len() > BLOCK_BYTES_MAX {
+            blocks.push(encode_block(first_offset, records, block_start..i)?);
+            block_start = i;
+            block_bytes = 0;
+        }
+        block_bytes += record.len();
+    }
+    blocks.push(encode_block(
+        first_offset,
+        records,
+        block_start..records.len(),
+    )?);
+    Ok(blocks)
 }
 
 /// The block of `records[range]` (whose first record has `first_offset`), and its key.
@@ -144,7 +156,7 @@ fn encode_block(
     first_offset: u64,
     records: &[Vec<u8>],
     range: std::ops::Range<usize>,
-) -> (u64, Vec<u8>) {
+) -> Result<(u64, Vec<u8>), LogError> {
     let key = first_offset + range.start as u64;
     let value = block::encode(
         key,
@@ -152,6 +164,6 @@ fn encode_block(
             .iter()
             .enumerate()
             .map(|(i, bytes)| (key + i as u64, bytes.as_slice())),
-    );
-    (key, value)
+    )?;
+    Ok((key, value))
 }

@@ -22,6 +22,18 @@ fn login(user: &str, n: u32) -> Event {
     }
 }
 
+/// Barriers as soon as requested; records nobody asks a barrier for are
+/// written out after `idle_flush_max`.
+fn immediate_barriers(store: &LogStore, idle_flush_max: Duration) -> durability::Durability {
+    store
+        .start_durability(GroupCommit {
+            events_max: 64,
+            interval_min: Duration::ZERO,
+            idle_flush_max,
+        })
+        .unwrap()
+}
+
 fn read_all(log: &PartitionLog) -> Vec<(u64, Event)> {
     log.read_from(0)
         .map(|entry| {
@@ -216,13 +228,7 @@ proptest! {
 fn appends_wait_in_memory_and_a_barrier_writes_them_out_as_blocks() {
     let dir = tempfile::tempdir().unwrap();
     let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
-    let durability = store
-        .start_durability(GroupCommit {
-            events_max: 64,
-            interval_min: Duration::ZERO,
-            idle_flush_max: Duration::from_secs(3600),
-        })
-        .unwrap();
+    let durability = immediate_barriers(&store, Duration::from_secs(3600));
     let mut log = store.partition(0).unwrap();
     for n in 0..40 {
         log.append(&login("a", n)).unwrap();
@@ -244,13 +250,7 @@ fn appends_wait_in_memory_and_a_barrier_writes_them_out_as_blocks() {
 fn with_no_barrier_requested_appends_are_written_out_within_the_idle_bound() {
     let dir = tempfile::tempdir().unwrap();
     let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
-    let durability = store
-        .start_durability(GroupCommit {
-            events_max: 64,
-            interval_min: Duration::ZERO,
-            idle_flush_max: Duration::from_millis(20),
-        })
-        .unwrap();
+    let durability = immediate_barriers(&store, Duration::from_millis(20));
     let mut log = store.partition(0).unwrap();
     log.append(&login("a", 0)).unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -267,13 +267,7 @@ fn records_never_written_out_are_lost_whole_and_their_offsets_reused() {
     let dir = tempfile::tempdir().unwrap();
     {
         let store = LogStore::open(dir.path(), 1, CACHE_BYTES).unwrap();
-        let durability = store
-            .start_durability(GroupCommit {
-                events_max: 64,
-                interval_min: Duration::ZERO,
-                idle_flush_max: Duration::from_secs(3600),
-            })
-            .unwrap();
+        let durability = immediate_barriers(&store, Duration::from_secs(3600));
         let mut log = store.partition(0).unwrap();
         log.append_all(&[login("a", 0), login("a", 1)]).unwrap();
         durability.barrier().wait_blocking().unwrap();

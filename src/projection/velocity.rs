@@ -321,6 +321,37 @@ mod tests {
     }
 
     #[test]
+    fn sources_freed_by_a_removal_or_a_sweep_are_tracked_again() {
+        // `sources_max` is 100, checked against a count kept beside the map:
+        // a removal or a sweep that did not lower it would leave the
+        // windows refusing every new source for good.
+        let v = velocity();
+        let ip = |i: u32| IpAddr::from(std::net::Ipv4Addr::from(0x0A00_0000 + (i << 8)));
+        // 50 addresses in 50 /24s: 100 sources, the limit.
+        for i in 0..50 {
+            v.add_failure(&Sources::of(ip(i), None), account("x"), 1);
+        }
+        assert_eq!(v.sources_len(), 100);
+        let late = Sources::of("192.0.2.1".parse().unwrap(), None);
+        v.add_failure(&late, account("y"), 1);
+        assert_eq!(v.stats(late.ip, 1, 10, 2).failures, 0, "full: not tracked");
+        // A removal frees the two sources of one address.
+        v.remove_failure(&Sources::of(ip(0), None), account("x"), 1);
+        v.add_failure(&late, account("y"), 2);
+        assert_eq!(v.stats(late.ip, 2, 10, 2).failures, 1);
+        // A sweep past the others' retention frees theirs.
+        v.add_failure(&late, account("y"), 4_000_000);
+        v.sweep();
+        assert_eq!(v.sources_len(), 2);
+        let untracked = v.untracked();
+        for i in 100..149 {
+            v.add_failure(&Sources::of(ip(i), None), account("z"), 4_000_000);
+        }
+        assert_eq!(v.sources_len(), 100);
+        assert_eq!(v.untracked(), untracked, "every new source was tracked");
+    }
+
+    #[test]
     fn a_sweep_falls_due_after_enough_additions_and_is_taken_once() {
         let v = velocity();
         let s = Sources::of("198.51.100.1".parse().unwrap(), None);
